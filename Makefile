@@ -1,0 +1,43 @@
+# The README's two commands: `make app` and `make test`. Both create .venv when missing and
+# reinstall only when pyproject.toml changed (pip keeps its cache, so torch is downloaded once).
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.serwb-installed
+
+.PHONY: app test bench system-deps demo-corpus clean
+
+app: $(STAMP)
+	$(PY) -m streamlit run workbench/app.py
+
+test: $(STAMP) system-deps
+	$(PY) -m pytest
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -e ".[dev]"
+	touch $@
+
+# Debian packages the tests use: espeak-ng (demo corpus), chromium (browser test).
+# Installed when missing and when we may (root with apt-get); otherwise say what is missing.
+system-deps:
+	@missing=""; \
+	command -v espeak-ng >/dev/null || missing="$$missing espeak-ng"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing$$missing"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	  else \
+	    echo "warning: missing Debian packages:$$missing (run: sudo apt-get install$$missing)"; \
+	  fi; \
+	fi
+
+demo-corpus: $(STAMP) system-deps
+	$(PY) -m core.cli corpus demo --out assets/demo --seed 0 --size full
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,1 @@
+"""Corpora: real-corpus loaders, the synthetic demo corpus and dataset helpers."""
