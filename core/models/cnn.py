@@ -1,0 +1,134 @@
+"""S0: the CNN baseline and the CNN with efficient channel attention (Kim & Kwon, arXiv 2409.04007).
+
+Six blocks of 3x3 conv (bias, padding 1) + BatchNorm + ReLU + 2x2 average pooling; block 6 ends
+without pooling and the head global-average-pools it. Block ``i`` has ``16 * n * i`` channels.
+ECA (``core.models.eca``) sits at the end of the chosen blocks (paper: 5 and 6, k = 7). Head:
+Linear(C, C) + ReLU (+ dropout) + Linear(C, classes). He initialisation as in the paper.
+With n = 4, k = 7 and 4 classes the model has exactly 2,734,482 parameters (the paper's count).
+
+Input ``(B, 64 bands, frames)`` -> ``(B, 1, bands, frames)``: bands are the image rows. Five 2x2
+pools need 32 frames; shorter inputs are padded at the tail with the clip's floor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+from torch import nn
+
+from core.errors import ConfigError
+from core.models.eca import ECA
+from core.models.registry import (
+    ClassifierHead, ModelSpec, SerModel, check_float, check_int, check_ints, he_init, pad_frames,
+    register_model, upsample_2d,
+)
+
+
+@dataclass(frozen=True)
+class CnnBlockDef:
+    multiple: int  # channels = 16 * n * multiple
+    pool: bool  # 2x2 average pooling at the end of the block (the last block: GAP in the head)
+
+
+# S0 Table/Fig. 2: channels 16·n·i for block i; 2x2 avg-pool after blocks 1-5, GAP after block 6.
+CNN_LAYER_DEFS: tuple[CnnBlockDef, ...] = tuple(CnnBlockDef(i, pool=i < 6) for i in range(1, 7))
+CNN_BASE_CHANNELS = 16
+CNN_MIN_SIZE = 2 ** sum(d.pool for d in CNN_LAYER_DEFS)  # 32: the pools need this many frames/bands
+
+
+class ConvBlock(nn.Module):
+    """conv -> bn -> act -> [pool] -> [eca]: the block's output (a hook on ``blocks.i``) includes ECA.
+
+    ECA rescales channels, which commutes with average pooling, so putting it after the pool
+    gives the paper's "ECA after block i" at a quarter of the cost.
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, pool: bool, eca_kernel: int | None):
+        super().__init__()
+        self.conv = nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=True)
+        self.bn = nn.BatchNorm2d(out_ch)
+        self.act = nn.ReLU()
+        self.pool = nn.AvgPool2d(2) if pool else nn.Identity()
+        self.eca = ECA(eca_kernel) if eca_kernel else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(self.act(self.bn(self.conv(x))))
+        return self.eca(x) if self.eca is not None else x
+
+
+class CnnEca(SerModel):
+    bands = 64  # log-mel bands (the conv stack itself would take any number >= 32)
+
+    def __init__(self, num_classes: int, n: int = 4, eca_kernel: int = 7, eca_blocks: tuple[int, ...] = (),
+                 dropout: float = 0.0):
+        super().__init__()
+        self.eca_blocks = tuple(sorted(set(eca_blocks)))
+        blocks, in_ch = [], 1
+        for i, d in enumerate(CNN_LAYER_DEFS, start=1):
+            out_ch = CNN_BASE_CHANNELS * n * d.multiple
+            blocks.append(ConvBlock(in_ch, out_ch, d.pool, eca_kernel if i in self.eca_blocks else None))
+            in_ch = out_ch
+        self.blocks = nn.Sequential(*blocks)
+        self.head = ClassifierHead(in_ch, num_classes, hidden=in_ch, dropout=dropout)
+        self.num_features = in_ch
+        he_init(self)
+
+    def adapt_spec(self, spec: ModelSpec) -> ModelSpec:
+        return replace(spec, eca_taps=tuple(f"blocks.{i - 1}.eca" for i in self.eca_blocks))
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, bands, frames)`` -> the last block's map ``(B, C, bands / 32, frames / 32)``."""
+        x = self._check_input(x)
+        return self.blocks(pad_frames(x, CNN_MIN_SIZE)[:, None])
+
+    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        return self.head(features.mean(dim=(2, 3)), pre_logits=pre_logits)
+
+    def cam_to_grid(self, cam: torch.Tensor, n_frames: int) -> torch.Tensor:
+        """``cam`` ``(B, h, w)`` of ``blocks.5`` (rows = bands) -> ``(B, bands, n_frames)``.
+
+        The map covers the (padded) input, ``max(n_frames, 32)`` frames: it is resized bilinearly
+        to that and cropped to ``n_frames``.
+        """
+        covered = max(n_frames, CNN_MIN_SIZE)
+        return upsample_2d(cam, (self.bands, covered))[..., :n_frames]
+
+
+_S0 = "S0 (Kim & Kwon, arXiv 2409.04007)"
+
+
+def _cnn(num_classes, n, eca_kernel, eca_blocks, dropout) -> CnnEca:
+    check_int("n", n)
+    check_float("dropout", dropout, 0.0, 1.0)
+    blocks = check_ints("eca_blocks", eca_blocks, allow_empty=True)
+    bad = [b for b in blocks if b > len(CNN_LAYER_DEFS)]
+    if bad:
+        raise ConfigError(f"setting 'eca_blocks' names blocks {bad}; the CNN has blocks 1..{len(CNN_LAYER_DEFS)}.")
+    return CnnEca(num_classes, n=n, eca_kernel=check_int("eca_kernel", eca_kernel), eca_blocks=blocks, dropout=dropout)
+
+
+@register_model(
+    ModelSpec(
+        name="cnn", paper="S0", input_kind="log-mel", feature_preset="stft-v8",
+        cam_layers=("blocks.5",), eca_taps=(), has_attention=False, min_frames=1,
+        description=f"{_S0} baseline: 6 conv blocks (16·n·i channels), GAP, 2-layer head; no ECA",
+    ),
+    demo={"n": 1},
+)
+def cnn(num_classes: int, *, n: int = 4, dropout: float = 0.0) -> CnnEca:
+    return _cnn(num_classes, n, 7, (), dropout)
+
+
+@register_model(
+    ModelSpec(
+        name="cnn-eca", paper="S0", input_kind="log-mel", feature_preset="stft-v8",
+        cam_layers=("blocks.5",), eca_taps=("blocks.4.eca", "blocks.5.eca"), has_attention=False, min_frames=1,
+        description=f"{_S0}: 6 conv blocks with efficient channel attention after blocks 5 and 6 (k=7)",
+    ),
+    demo={"n": 1},
+)
+def cnn_eca(num_classes: int, *, n: int = 4, eca_kernel: int = 7, eca_blocks: tuple[int, ...] = (5, 6),
+            dropout: float = 0.0) -> CnnEca:
+    check_ints("eca_blocks", eca_blocks)  # non-empty: without ECA it is the model "cnn"
+    return _cnn(num_classes, n, eca_kernel, eca_blocks, dropout)

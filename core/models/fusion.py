@@ -1,0 +1,134 @@
+"""S3: VGGish + YAMNet feature fusion (Kim & Kwak, Appl. Sci. 2024).
+
+Per 96x64 patch, three levels are fused by concatenating, along channels, a VGGish map and a YAMNet
+map of the same spatial size (sizes at width 1, rows = frames, columns = bands):
+
+    level  VGGish             YAMNet           fused
+    1      pool2 24x16x128    layer4 24x16x128  24x16x256
+    2      pool3 12x8x256     layer6 12x8x256   12x8x512
+    3      pool4 6x4x512      layer12 6x4x512   6x4x1024
+
+Each fused map is globally average-pooled, the three vectors are concatenated (1792-d at width 1)
+and a head Linear -> ReLU -> Dropout -> Linear gives the patch logits; the clip's logits are the
+mean over its patches.
+
+One front end feeds both branches: the "vggish" preset. YAMNet's own front end
+(``core.features.PRESETS["yamnet"]``) differs only in the log offset (0.001 vs 0.01) and the patch
+hop (0.48 s vs 0.96 s); ``VGGISH_PARAMS`` and ``YAMNET_PARAMS`` below keep both, and the model cuts
+patches with ``patch_hop`` (VGGish's 96 frames by default).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from core.features import PRESETS
+from core.models.registry import (
+    ClassifierHead, ModelSpec, PatchModel, check_float, check_int, register_model,
+)
+from core.models.vggish import VGGISH_POOL_TAPS, VGGishTrunk
+from core.models.yamnet import YAMNetTrunk
+
+VGGISH_PARAMS = PRESETS["vggish"]
+YAMNET_PARAMS = PRESETS["yamnet"]
+BRANCHES = ("vggish", "yamnet")
+
+
+@dataclass(frozen=True)
+class FusionLevel:
+    vggish_index: int  # index in VGGishTrunk.features whose output is taken
+    yamnet_layer: int  # YAMNet layer (1-based) whose output is taken
+    label: str
+
+
+# S3 Section 3 / Fig. 3: pool2+layer4, pool3+layer6, pool4+layer12.
+FUSION_LEVELS: tuple[FusionLevel, ...] = (
+    FusionLevel(VGGISH_POOL_TAPS["pool2"], 4, "pool2+layer4"),
+    FusionLevel(VGGISH_POOL_TAPS["pool3"], 6, "pool3+layer6"),
+    FusionLevel(VGGISH_POOL_TAPS["pool4"], 12, "pool4+layer12"),
+)
+
+
+def _channels_at(features: nn.Sequential, index: int) -> int:
+    """Channels of ``features[index]``'s output: those of the last conv up to it."""
+    return [m for m in features[: index + 1] if isinstance(m, nn.Conv2d)][-1].out_channels
+
+
+class FusionModel(PatchModel):
+    def __init__(self, num_classes: int, width: float, hidden: int, dropout: float, patch_hop: int):
+        super().__init__()
+        self.patch_hop = patch_hop
+        self.vggish_branch = VGGishTrunk(width, embeddings=False)
+        self.yamnet_branch = YAMNetTrunk(width, n_layers=max(lv.yamnet_layer for lv in FUSION_LEVELS))
+        self.level_channels = tuple(
+            (_channels_at(self.vggish_branch.features, lv.vggish_index),
+             getattr(self.yamnet_branch, f"layer{lv.yamnet_layer}").pointwise_conv.conv.out_channels)
+            for lv in FUSION_LEVELS
+        )
+        self.pooled_dim = sum(a + b for a, b in self.level_channels)
+        self.head = ClassifierHead(self.pooled_dim, num_classes, hidden=hidden, dropout=dropout)
+        self.num_features = self.head.num_features
+
+    def forward_features(self, x: torch.Tensor) -> dict[str, tuple[torch.Tensor, ...]]:
+        """``(B, 64, T)`` -> ``{"vggish": (pool2, pool3, pool4), "yamnet": (layer4, layer6, layer12)}``,
+        each map ``(B, P, C, h, w)`` (rows = frames, columns = bands of the patch)."""
+        patches, p = self.to_patches(x)
+        v = self.vggish_branch.taps(patches, [lv.vggish_index for lv in FUSION_LEVELS])
+        y = self.yamnet_branch.taps(patches, tuple(lv.yamnet_layer for lv in FUSION_LEVELS))
+        return {"vggish": tuple(self._unflatten(m, p) for m in v), "yamnet": tuple(self._unflatten(m, p) for m in y)}
+
+    def fused_maps(self, features: dict[str, tuple[torch.Tensor, ...]]) -> list[torch.Tensor]:
+        """The three channel-concatenated maps ``(B, P, Cv + Cy, h, w)``."""
+        return [torch.cat([a, b], dim=2) for a, b in zip(features["vggish"], features["yamnet"])]
+
+    def pooled(self, features: dict[str, tuple[torch.Tensor, ...]]) -> torch.Tensor:
+        """GAP of each fused map, concatenated: ``(B, P, pooled_dim)``."""
+        return torch.cat([m.mean(dim=(3, 4)) for m in self.fused_maps(features)], dim=2)
+
+    def _head(self, pooled: torch.Tensor, pre_logits: bool) -> torch.Tensor:
+        b, p = pooled.shape[:2]
+        emb = self.head(pooled.flatten(0, 1), pre_logits=True).reshape(b, p, -1).mean(1)
+        return emb if pre_logits else self.head.fc(emb)
+
+    def forward_head(self, features: dict[str, tuple[torch.Tensor, ...]], pre_logits: bool = False) -> torch.Tensor:
+        return self._head(self.pooled(features), pre_logits)
+
+    def branch_mask(self, branch: str) -> torch.Tensor:
+        """1 where the pooled vector holds ``branch``'s channels, 0 elsewhere (``(pooled_dim,)``)."""
+        if branch not in BRANCHES:
+            raise ValueError(f"branch must be one of {BRANCHES}, not {branch!r}")
+        parts = []
+        for cv, cy in self.level_channels:
+            parts += [torch.full((cv,), float(branch == "vggish")), torch.full((cy,), float(branch == "yamnet"))]
+        return torch.cat(parts)
+
+    def branch_logits(self, x: torch.Tensor, branch: str) -> torch.Tensor:
+        """Logits from one branch alone: the shared head applied with the other branch's pooled
+        features set to zero. An ablation of the trained fusion model (cheap, one forward), not a
+        separately trained single-branch classifier."""
+        mask = self.branch_mask(branch).to(device=x.device, dtype=x.dtype)
+        return self._head(self.pooled(self.forward_features(x)) * mask, pre_logits=False)
+
+
+@register_model(
+    ModelSpec(
+        name="fusion", paper="S3", input_kind="patch", feature_preset="vggish",
+        cam_layers=("vggish_branch.features.15", "yamnet_branch.layer12"), eca_taps=(), has_attention=False,
+        min_frames=1,
+        description="S3 (Kim & Kwak, Appl. Sci. 2024): VGGish pool2/3/4 + YAMNet layer 4/6/12 maps fused "
+        "per level, pooled, classifier head; clip = mean of patch logits",
+    ),
+    demo={"width": 0.25, "hidden": 64},
+)
+def fusion(num_classes: int, *, width: float = 1.0, hidden: int = 256, dropout: float = 0.3,
+           patch_hop: int = VGGISH_PARAMS.patch_hop_frames) -> FusionModel:
+    return FusionModel(
+        num_classes,
+        width=check_float("width", width, 0.0, 4.0, low_open=True),
+        hidden=check_int("hidden", hidden, minimum=0),
+        dropout=check_float("dropout", dropout, 0.0, 1.0),
+        patch_hop=check_int("patch_hop", patch_hop),
+    )

@@ -1,0 +1,226 @@
+"""S2: MFCC sequence models (Mountzouris, Perikos, Hatzilygeroudis, Electronics 2023).
+
+Input ``(B, 40 MFCCs, T frames)``; the frames are the steps of a sequence.
+
+* ``sdnn``: dense layers on the time-averaged MFCCs.
+* ``lstm``: LSTM -> last hidden state -> dense -> classes.
+* ``lstm-atn``: LSTM + Luong dot-product attention.
+* ``cnn-atn``: Conv1d blocks (Conv1d + BN + ReLU + dropout, optional max-pooling) + Luong attention.
+
+Luong dot-product attention (Luong et al., EMNLP 2015, "dot" score with the last step as query):
+``score_t = h_t . h_last``, ``alpha = softmax_t(score)``, ``c = sum_t alpha_t h_t``,
+``a = tanh(W_c [c; h_last])`` (no bias, as in Luong's eq. 5), logits = Linear(a); the softmax lives
+in the loss. ``attention_weights(x)`` returns ``alpha`` ``(B, steps)``; step ``s`` covers frames
+``[s * frames_per_step, (s + 1) * frames_per_step)`` (``frames_per_step = pool ** blocks`` for
+cnn-atn, 1 otherwise).
+
+Every model starts with an optional per-coefficient BatchNorm of the MFCCs (``input_norm``):
+MFCC scales differ by orders of magnitude (c0 is the log energy) and the LSTMs train badly on raw
+values. That is our choice; the paper standardises its features before the network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+from torch import nn
+
+from core.models.registry import (
+    ClassifierHead, ModelSpec, SerModel, check_bool, check_float, check_int, check_ints, register_model,
+)
+
+_S2 = "S2 (Mountzouris et al., Electronics 2023)"
+
+
+def luong_dot_attention(states: torch.Tensor, query: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``states`` ``(B, S, H)``, ``query`` ``(B, H)`` -> context ``(B, H)``, weights ``(B, S)``."""
+    scores = torch.einsum("bsh,bh->bs", states, query)
+    weights = torch.softmax(scores, dim=1)
+    return torch.einsum("bs,bsh->bh", weights, states), weights
+
+
+class LuongHead(nn.Module):
+    """Luong attention over ``(B, S, H)`` with the last step as query, then ``tanh(W_c [c; h_last])`` and a Linear."""
+
+    def __init__(self, hidden: int, attn_dim: int, num_classes: int, dropout: float):
+        super().__init__()
+        self.attn = nn.Linear(2 * hidden, attn_dim, bias=False)  # W_c
+        self.drop = nn.Dropout(dropout)
+        self.fc = nn.Linear(attn_dim, num_classes)
+        self.num_features = attn_dim
+
+    def weights(self, states: torch.Tensor) -> torch.Tensor:
+        return luong_dot_attention(states, states[:, -1])[1]
+
+    def forward(self, states: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        last = states[:, -1]
+        context, _ = luong_dot_attention(states, last)
+        a = self.drop(torch.tanh(self.attn(torch.cat([context, last], dim=1))))
+        return a if pre_logits else self.fc(a)
+
+
+class SequenceModel(SerModel):
+    frames_per_step = 1
+
+    def __init__(self, n_mfcc: int, input_norm: bool):
+        super().__init__()
+        self.bands = n_mfcc
+        self.input_norm = nn.BatchNorm1d(n_mfcc) if input_norm else nn.Identity()
+
+    def _normed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.input_norm(self._check_input(x))
+
+    def n_steps(self, n_frames: int) -> int:
+        return -(-n_frames // self.frames_per_step)
+
+    def steps_to_frames(self, values: torch.Tensor, n_frames: int) -> torch.Tensor:
+        """``(B, steps)`` -> ``(B, n_frames)``: each frame takes the value of the step covering it."""
+        return values.repeat_interleave(self.frames_per_step, dim=1)[:, :n_frames]
+
+
+class SDNN(SequenceModel):
+    def __init__(self, num_classes, n_mfcc, hidden, dropout, input_norm):
+        super().__init__(n_mfcc, input_norm)
+        layers, dim = [], n_mfcc
+        for h in hidden:
+            layers += [nn.Linear(dim, h), nn.ReLU(), nn.Dropout(dropout)]
+            dim = h
+        self.mlp = nn.Sequential(*layers)
+        self.fc = nn.Linear(dim, num_classes)
+        self.num_features = dim
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The (normalised) MFCC sequence ``(B, n_mfcc, T)``: SDNN has no feature map but its input."""
+        return self._normed(x)
+
+    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        emb = self.mlp(features.mean(dim=2))
+        return emb if pre_logits else self.fc(emb)
+
+
+class LSTMModel(SequenceModel):
+    """LSTM over the frames; the last step's hidden state -> dense -> classes."""
+
+    def __init__(self, num_classes, n_mfcc, hidden, layers, dropout, input_norm, head_dim):
+        super().__init__(n_mfcc, input_norm)
+        self.lstm = nn.LSTM(n_mfcc, hidden, num_layers=layers, batch_first=True,
+                            dropout=dropout if layers > 1 else 0.0)
+        self.head = self._make_head(hidden, num_classes, dropout, head_dim)  # dense width / attention size
+        self.num_features = self.head.num_features
+
+    def _make_head(self, hidden, num_classes, dropout, dense) -> nn.Module:
+        return ClassifierHead(hidden, num_classes, hidden=dense, dropout=dropout)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Hidden states of the last LSTM layer, ``(B, T, hidden)``."""
+        out, _ = self.lstm(self._normed(x).transpose(1, 2))
+        return out
+
+    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        return self.head(features[:, -1], pre_logits=pre_logits)
+
+
+class LSTMAttention(LSTMModel):
+    """LSTM + Luong dot-product attention; ``head.attn`` is W_c."""
+
+    def _make_head(self, hidden, num_classes, dropout, attn_dim) -> nn.Module:
+        return LuongHead(hidden, attn_dim, num_classes, dropout)
+
+    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        return self.head(features, pre_logits=pre_logits)
+
+    def attention_weights(self, x: torch.Tensor) -> torch.Tensor:
+        """Luong weights ``(B, T)`` (rows sum to 1); one step per frame."""
+        return self.head.weights(self.forward_features(x))
+
+
+class ConvBlock1d(nn.Module):
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, dropout: float, pool: int):
+        super().__init__()
+        self.conv = nn.Conv1d(in_ch, out_ch, kernel, padding="same")
+        self.bn = nn.BatchNorm1d(out_ch)
+        self.act = nn.ReLU()
+        self.drop = nn.Dropout(dropout)
+        self.pool = nn.MaxPool1d(pool, ceil_mode=True) if pool > 1 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.drop(self.act(self.bn(self.conv(x)))))
+
+
+class CNNAttention(SequenceModel):
+    def __init__(self, num_classes, n_mfcc, channels, kernel, pool, dropout, attn_dim, input_norm):
+        super().__init__(n_mfcc, input_norm)
+        blocks, in_ch = [], n_mfcc
+        for c in channels:
+            blocks.append(ConvBlock1d(in_ch, c, kernel, dropout, pool))
+            in_ch = c
+        self.blocks = nn.Sequential(*blocks)
+        self.pool = pool
+        self.frames_per_step = pool ** len(channels)
+        self.head = LuongHead(in_ch, attn_dim, num_classes, dropout)
+        self.num_features = attn_dim
+
+    def adapt_spec(self, spec: ModelSpec) -> ModelSpec:
+        return replace(spec, cam_layers=(f"blocks.{len(self.blocks) - 1}",))
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last conv block's map ``(B, C, steps)``, ``steps = ceil(T / frames_per_step)``."""
+        return self.blocks(self._normed(x))
+
+    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        return self.head(features.transpose(1, 2), pre_logits=pre_logits)
+
+    def attention_weights(self, x: torch.Tensor) -> torch.Tensor:
+        """Luong weights ``(B, steps)`` (rows sum to 1); see ``frames_per_step``."""
+        return self.head.weights(self.forward_features(x).transpose(1, 2))
+
+    def cam_to_grid(self, cam: torch.Tensor, n_frames: int) -> torch.Tensor:
+        """``cam`` ``(B, steps)`` of the last conv block -> ``(B, n_mfcc, n_frames)`` (constant over
+        coefficients: the 1D convs mix all MFCCs at every step)."""
+        return self.steps_to_frames(cam, n_frames)[:, None, :].expand(-1, self.bands, -1)
+
+
+def _common(n_mfcc, dropout, input_norm):
+    return check_int("n_mfcc", n_mfcc), check_float("dropout", dropout, 0.0, 1.0), check_bool("input_norm", input_norm)
+
+
+def _spec(name: str, description: str, **kw) -> ModelSpec:
+    return ModelSpec(name=name, paper="S2", input_kind="mfcc-seq", feature_preset="mfcc40", min_frames=1,
+                     description=f"{_S2}: {description}", **kw)
+
+
+@register_model(_spec("sdnn", "dense layers on the time-averaged MFCCs"), demo={"hidden": (64, 32)})
+def sdnn(num_classes: int, *, n_mfcc: int = 40, hidden: tuple[int, ...] = (256, 128), dropout: float = 0.2,
+         input_norm: bool = True) -> SDNN:
+    n_mfcc, dropout, input_norm = _common(n_mfcc, dropout, input_norm)
+    return SDNN(num_classes, n_mfcc, check_ints("hidden", hidden), dropout, input_norm)
+
+
+@register_model(_spec("lstm", "LSTM over MFCC frames, last hidden state, dense head"), demo={"hidden": 32, "dense": 16})
+def lstm(num_classes: int, *, n_mfcc: int = 40, hidden: int = 128, layers: int = 1, dense: int = 64,
+         dropout: float = 0.2, input_norm: bool = True) -> LSTMModel:
+    n_mfcc, dropout, input_norm = _common(n_mfcc, dropout, input_norm)
+    return LSTMModel(num_classes, n_mfcc, check_int("hidden", hidden), check_int("layers", layers), dropout,
+                     input_norm, check_int("dense", dense, minimum=0))
+
+
+@register_model(_spec("lstm-atn", "LSTM + Luong dot-product attention (last step vs all steps)", has_attention=True),
+                demo={"hidden": 32, "attn_dim": 32})
+def lstm_atn(num_classes: int, *, n_mfcc: int = 40, hidden: int = 128, layers: int = 1, attn_dim: int = 128,
+             dropout: float = 0.2, input_norm: bool = True) -> LSTMAttention:
+    n_mfcc, dropout, input_norm = _common(n_mfcc, dropout, input_norm)
+    return LSTMAttention(num_classes, n_mfcc, check_int("hidden", hidden), check_int("layers", layers), dropout,
+                         input_norm, check_int("attn_dim", attn_dim))
+
+
+@register_model(
+    _spec("cnn-atn", "Conv1d blocks (BN, ReLU, dropout) + Luong dot-product attention", has_attention=True,
+          cam_layers=("blocks.2",)),
+    demo={"channels": (16, 32, 32), "attn_dim": 32},
+)
+def cnn_atn(num_classes: int, *, n_mfcc: int = 40, channels: tuple[int, ...] = (64, 128, 256), kernel: int = 5,
+            pool: int = 1, attn_dim: int = 128, dropout: float = 0.2, input_norm: bool = True) -> CNNAttention:
+    n_mfcc, dropout, input_norm = _common(n_mfcc, dropout, input_norm)
+    return CNNAttention(num_classes, n_mfcc, check_ints("channels", channels), check_int("kernel", kernel),
+                        check_int("pool", pool), dropout, check_int("attn_dim", attn_dim), input_norm)
