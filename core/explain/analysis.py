@@ -1,0 +1,226 @@
+"""One call from (clip, model) to everything the workbench shows: ``analyze(...) -> Analysis``.
+
+The Analysis holds the features, the class probabilities, one ``AttributionMap`` per method,
+time curves, audio versions (original, S3 focus clip and complement, phase-preserving keep /
+remove per method, Griffin-Lim) each re-scored by the model, and timings. It is safe to call
+from several threads with one shared model: hook-based steps hold the model's lock, the rest
+are plain forwards. ``cache_key`` names an analysis by the clip's SHA-256, the checkpoint's
+hash and the settings, so callers can cache without hashing arrays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from core import devices
+from core.audio import Clip, fix_length
+from core.checkpoint import Card
+from core.errors import ConfigError
+from core.explain.gradcam import gradcam
+from core.explain.lime import LimeSettings, lime
+from core.explain.maps import AttributionMap
+from core.explain.occlusion import OcclusionSettings, occlusion
+from core.explain.sonify import FocusSettings, focus_clip, griffin_lim_audio, keep_and_remove, top_fraction_mask
+from core.explain.subject import Subject
+from core.features import FeatureConfig, frontend
+
+METHODS = ("gradcam", "occlusion", "lime", "attention")
+DEFAULT_METHODS = ("gradcam", "occlusion", "lime")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of an analysis; part of the cache key."""
+
+    target: int | None = None  # None: the predicted class
+    gradcam_layer: str | None = None  # None: the model's spec.cam_layers (its last conv block)
+    occlusion: OcclusionSettings = OcclusionSettings()
+    lime: LimeSettings = LimeSettings()
+    focus: FocusSettings = FocusSettings()
+    keep_fraction: float = 0.2  # share of the map kept by the phase-preserving versions
+    griffin_lim_iters: int = 32
+    audio: bool = True  # build and re-score the audio versions
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class AudioVersion:
+    name: str  # "original", "focus", "complement", "<method>-keep", "<method>-remove", "griffin-lim"
+    wave: torch.Tensor
+    probabilities: np.ndarray
+    description: str
+
+
+@dataclass(frozen=True, eq=False)
+class Analysis:
+    clip_sha256: str
+    model_hash: str
+    labels: tuple[str, ...]
+    cfg: FeatureConfig
+    spectrogram: np.ndarray  # (bands, frames) model input
+    frame_times: np.ndarray
+    band_hz: np.ndarray
+    probabilities: np.ndarray  # (classes,)
+    target: int
+    maps: dict[str, AttributionMap]
+    time_curves: dict[str, np.ndarray]  # per method: attribution summed over bands, per frame
+    audio: dict[str, AudioVersion]
+    focus_gate: np.ndarray | None  # S3 gate per sample (0..1), for drawing under the waveform
+    focus_curve: np.ndarray | None
+    sr: int
+    timings: dict[str, float]
+    settings: Settings
+    attention: np.ndarray | None = None  # (frames,) for attention models
+    errors: dict[str, str] = field(default_factory=dict)  # method -> message, for methods that could not run
+
+    @property
+    def predicted(self) -> int:
+        return int(np.argmax(self.probabilities))
+
+    @property
+    def predicted_label(self) -> str:
+        return self.labels[self.predicted]
+
+
+def cache_key(clip_sha256: str, model_hash: str, methods: Sequence[str], settings: Settings) -> str:
+    payload = json.dumps([clip_sha256, model_hash, sorted(methods), settings.to_dict()], sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def model_input(clip: Clip, cfg: FeatureConfig, seconds: float | None, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The waveform the model hears (cropped/padded to its training length when it has one) and its features."""
+    wave = clip.wave.to(device)
+    if seconds:
+        wave = fix_length(wave, int(round(seconds * cfg.sample_rate)))
+    with torch.no_grad():
+        return wave, frontend(cfg, device)(wave)
+
+
+def _rescore(model, cfg: FeatureConfig, waves: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    """Model probabilities for each audio version, all in one batch."""
+    names = list(waves)
+    with torch.no_grad():
+        feats = frontend(cfg, next(iter(waves.values())).device)(torch.stack([waves[n] for n in names]))
+        probs = torch.softmax(model(feats), dim=-1).cpu().numpy()
+    return dict(zip(names, probs))
+
+
+def analyze(clip: Clip, model, card: Card | Mapping[str, Any], methods: Sequence[str] = DEFAULT_METHODS,
+            settings: Settings = Settings(), device: str = "auto",
+            progress: Callable[[str, float], None] | None = None) -> Analysis:
+    """Explain ``clip`` with ``model`` (from ``core.checkpoint.load``).
+
+    ``card`` (a ``core.checkpoint.Card`` or its ``to_dict()``) supplies the labels, the feature
+    config, the clip length the model was trained on and the weights hash. ``progress``
+    is called as ``progress(step, fraction)``. A method that cannot run on this model (e.g.
+    Grad-CAM on an LSTM) is reported in ``errors`` instead of failing the whole analysis.
+    """
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ConfigError(f"Unknown explanation method(s) {unknown}. Choose from: {', '.join(METHODS)}.")
+    labels, cfg, seconds, model_hash = _card_fields(card)
+    target_device = devices.resolve(device)
+    report = progress or (lambda step, fraction: None)
+    timings: dict[str, float] = {}
+
+    started = time.perf_counter()
+    wave, features = model_input(clip, cfg, seconds, target_device)
+    subject = Subject(model, features, cfg, labels)
+    probabilities = subject.probabilities(features[None])[0].cpu().numpy()
+    target = int(np.argmax(probabilities)) if settings.target is None else int(settings.target)
+    if not 0 <= target < len(labels):
+        raise ConfigError(f"Target class {target} does not exist; this model knows {len(labels)} classes: {labels}.")
+    timings["features+forward"] = time.perf_counter() - started
+
+    maps: dict[str, AttributionMap] = {}
+    errors: dict[str, str] = {}
+    attention = None
+    for method in methods:
+        report(method, 0.0)
+        started = time.perf_counter()
+        try:
+            if method == "gradcam":
+                maps.update(gradcam(subject, target, [settings.gradcam_layer] if settings.gradcam_layer else None))
+            elif method == "occlusion":
+                maps["occlusion"] = occlusion(subject, target, settings.occlusion)
+            elif method == "lime":
+                maps["lime"] = lime(subject, target, settings.lime, progress=lambda f: report("lime", f))
+            elif method == "attention":
+                attention, maps["attention"] = _attention(subject, target, started)
+        except ConfigError as e:
+            errors[method] = str(e)
+        timings[method] = time.perf_counter() - started
+        report(method, 1.0)
+
+    audio: dict[str, AudioVersion] = {}
+    gate = curve = None
+    if settings.audio:
+        started = time.perf_counter()
+        audio, gate, curve = _audio_versions(subject, wave, maps, settings)
+        timings["audio"] = time.perf_counter() - started
+
+    return Analysis(
+        clip_sha256=clip.sha256, model_hash=model_hash, labels=tuple(labels), cfg=cfg,
+        spectrogram=features.cpu().numpy(), frame_times=subject.frame_times, band_hz=subject.band_hz,
+        probabilities=probabilities, target=target, maps=maps,
+        time_curves={name: m.time_profile() for name, m in maps.items()},
+        audio=audio, focus_gate=gate, focus_curve=curve, sr=cfg.sample_rate, timings=timings,
+        settings=settings, attention=attention, errors=errors,
+    )
+
+
+def _card_fields(card: Card | Mapping[str, Any]) -> tuple[list[str], FeatureConfig, float | None, str]:
+    if isinstance(card, Mapping):
+        card = Card.from_dict(card)
+    if not card.labels or card.features is None:
+        raise ConfigError("The model card lacks its labels or feature configuration; re-save the checkpoint with them.")
+    seconds = (card.training or {}).get("seconds")
+    return list(card.labels), card.features, seconds, card.weights_sha256
+
+
+def _attention(subject: Subject, target: int, started: float) -> tuple[np.ndarray, AttributionMap]:
+    model = subject.model
+    if not getattr(model.spec, "has_attention", False):
+        raise ConfigError(f"Model '{model.model_name}' has no attention layer; attention maps need cnn-atn or lstm-atn.")
+    with torch.no_grad():
+        weights = model.attention_weights(subject.features[None])
+    per_frame = model.steps_to_frames(weights, subject.features.shape[-1])[0]
+    grid = per_frame[None, :].expand(subject.features.shape[0], -1) / subject.features.shape[0]
+    return per_frame.cpu().numpy(), subject.make_map("attention", grid, target, {}, started)
+
+
+def _audio_versions(subject: Subject, wave: torch.Tensor, maps: dict[str, AttributionMap], settings: Settings):
+    cfg = subject.cfg
+    waves = {"original": wave}
+    descriptions = {"original": "the clip as the model hears it"}
+    gate = curve = None
+    if "gradcam" in maps:
+        focus = focus_clip(wave, cfg.sample_rate, maps["gradcam"], settings.focus)
+        waves["focus"], waves["complement"] = focus.focus, focus.complement
+        descriptions["focus"] = "S3 focus clip: the time region Grad-CAM points at"
+        descriptions["complement"] = "everything except the focus region"
+        gate, curve = focus.gate, focus.curve
+    for name, m in maps.items():
+        if name.startswith("gradcam-"):
+            continue  # branch maps: the combined Grad-CAM speaks for them
+        keep, remove = keep_and_remove(wave, cfg, m, settings.keep_fraction)
+        waves[f"{name}-keep"], waves[f"{name}-remove"] = keep, remove
+        share = f"top {settings.keep_fraction:.0%} of the {name} map"
+        descriptions[f"{name}-keep"] = f"only the {share} (phase kept): sufficiency"
+        descriptions[f"{name}-remove"] = f"all but the {share} (phase kept): comprehensiveness"
+    if "gradcam" in maps and settings.griffin_lim_iters > 0:
+        mask = top_fraction_mask(maps["gradcam"].values, settings.keep_fraction)
+        waves["griffin-lim"] = griffin_lim_audio(wave, cfg, mask, maps["gradcam"].frame_times, settings.griffin_lim_iters)
+        descriptions["griffin-lim"] = "Grad-CAM keep-only mel spectrogram inverted by Griffin-Lim (phase re-estimated)"
+    scores = _rescore(subject.model, cfg, waves)
+    audio = {n: AudioVersion(n, w.detach().cpu(), scores[n], descriptions[n]) for n, w in waves.items()}
+    return audio, gate, curve

@@ -1,0 +1,88 @@
+"""What every explainer works on: a model, one clip's features on the device, and their axes.
+
+Every method in ``core.explain`` has the same call shape (captum's ``Method(...).attribute``
+idea): ``method(subject, target, **settings) -> AttributionMap``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from core.explain.maps import AttributionMap
+from core.features import FeatureConfig, frame_times, mel_band_hz
+
+_LOCKS: "weakref.WeakKeyDictionary[nn.Module, threading.Lock]" = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def model_lock(model: nn.Module) -> threading.Lock:
+    """One lock per model object: hook-based methods hold it so that threads sharing a cached
+    model never see each other's hooks. Perturbation methods need no lock (pure forwards)."""
+    with _LOCKS_GUARD:
+        lock = _LOCKS.get(model)
+        if lock is None:
+            lock = _LOCKS[model] = threading.Lock()
+        return lock
+
+
+@contextmanager
+def forward_hook(module: nn.Module, hook: Callable) -> Iterator[None]:
+    """Register a forward hook for the duration of a block; removed on every path."""
+    handle = module.register_forward_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+@dataclass(frozen=True, eq=False)
+class Subject:
+    """A model (eval mode, on ``device``) and one clip's features ``(bands, frames)`` on the same device."""
+
+    model: nn.Module
+    features: torch.Tensor
+    cfg: FeatureConfig
+    labels: Sequence[str]
+
+    @property
+    def device(self) -> torch.device:
+        return self.features.device
+
+    @property
+    def frame_times(self) -> np.ndarray:
+        return frame_times(self.features.shape[-1], self.cfg).numpy()
+
+    @property
+    def band_hz(self) -> np.ndarray:
+        if self.cfg.kind == "mfcc":
+            return np.arange(self.cfg.n_mfcc, dtype=np.float32)  # coefficient index, not Hz
+        return mel_band_hz(self.cfg).numpy()
+
+    def probabilities(self, batch: torch.Tensor, *, chunk: int = 64) -> torch.Tensor:
+        """Softmax outputs for ``(N, bands, frames)`` inputs, in chunks, without gradients."""
+        with torch.no_grad():
+            return torch.cat([torch.softmax(self.model(part), dim=-1) for part in batch.split(chunk)])
+
+    def make_map(self, method: str, values: torch.Tensor | np.ndarray, target: int, settings: dict[str, Any],
+                 started: float) -> AttributionMap:
+        if isinstance(values, torch.Tensor):
+            values = values.detach().float().cpu().numpy()
+        return AttributionMap(
+            method=method,
+            values=np.asarray(values, dtype=np.float32),
+            target=int(target),
+            target_label=self.labels[target],
+            frame_times=self.frame_times,
+            band_hz=self.band_hz,
+            settings=dict(settings),
+            seconds=time.perf_counter() - started,
+        )

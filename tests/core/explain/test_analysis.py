@@ -1,0 +1,142 @@
+"""analyze(): one call, every method, audio versions re-scored, thread safety, hooks released, cache keys."""
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from core.audio import load_audio, to_wav_bytes
+from core.checkpoint import Card
+from core.errors import ConfigError
+from core.explain import LimeSettings, OcclusionSettings, Settings, analyze, cache_key
+from core.explain.eca import eca_gates, eca_profiles
+from core.features import PRESETS
+from core.models import build, demo_config
+
+FAST = Settings(lime=LimeSettings(num_samples=64), occlusion=OcclusionSettings(window_ms=300, stride_ms=300),
+                griffin_lim_iters=32)
+
+
+@pytest.fixture(scope="module")
+def clip():
+    g = torch.Generator().manual_seed(0)
+    t = torch.arange(16_000 * 2) / 16_000
+    wave = 0.3 * torch.sin(2 * torch.pi * 300 * t) * (t > 0.8) + 0.01 * torch.randn(t.shape, generator=g)
+    return load_audio(to_wav_bytes(wave, 16_000))
+
+
+def small(name):
+    torch.manual_seed(0)
+    model = build(name, 4, **demo_config(name)).eval()
+    card = Card(model=name, num_classes=4, labels=("angry", "happy", "neutral", "sad"),
+                features=PRESETS[model.spec.feature_preset], training={"seconds": 2.0}, weights_sha256="abc")
+    return model, card
+
+
+def no_hooks(model):
+    return all(not m._forward_hooks and not m._backward_hooks and not m._forward_pre_hooks
+               and not getattr(m, "_backward_pre_hooks", None) for m in model.modules())
+
+
+def test_analysis_has_every_part(clip):
+    model, card = small("cnn-eca")
+    a = analyze(clip, model, card, settings=FAST, device="cpu")
+    assert a.spectrogram.shape == (64, 201) and len(a.frame_times) == 201 and len(a.band_hz) == 64
+    assert a.probabilities.shape == (4,) and a.probabilities.sum() == pytest.approx(1.0, abs=1e-5)
+    assert a.target == a.predicted and a.predicted_label in card.labels
+    assert set(a.maps) == {"gradcam", "occlusion", "lime"}
+    for m in a.maps.values():
+        assert m.values.shape == (64, 201) and m.target == a.target
+    assert set(a.audio) >= {"original", "focus", "complement", "gradcam-keep", "gradcam-remove", "occlusion-keep",
+                            "lime-remove", "griffin-lim"}
+    for version in a.audio.values():
+        assert version.wave.shape == (32_000,) and version.probabilities.shape == (4,)
+    np.testing.assert_allclose(a.audio["original"].probabilities, a.probabilities, atol=1e-5)
+    assert a.focus_gate.shape == (32_000,)
+    assert set(a.timings) >= {"gradcam", "occlusion", "lime", "audio"}
+    assert no_hooks(model)
+
+
+def test_a_chosen_target_and_methods_that_cannot_run(clip):
+    model, card = small("lstm")
+    a = analyze(clip, model, card, methods=("gradcam", "occlusion"), settings=Settings(target=3, lime=LimeSettings(num_samples=32)),
+                device="cpu")
+    assert a.target == 3 and "gradcam" in a.errors and "occlusion" in a.maps
+    with pytest.raises(ConfigError, match="Target class 7"):
+        analyze(clip, model, card, methods=("occlusion",), settings=Settings(target=7), device="cpu")
+    with pytest.raises(ConfigError, match="Unknown explanation"):
+        analyze(clip, model, card, methods=("shap",), device="cpu")
+
+
+def test_attention_model_gives_an_attention_map(clip):
+    model, card = small("cnn-atn")
+    a = analyze(clip, model, card, methods=("attention", "gradcam"), settings=FAST, device="cpu")
+    assert a.attention.shape == (201,) and a.attention.sum() > 0
+    assert a.maps["attention"].values.shape == (40, 201)
+
+
+def test_fusion_gives_branch_maps_on_one_timeline(clip):
+    model, card = small("fusion")
+    a = analyze(clip, model, card, methods=("gradcam",), settings=FAST, device="cpu")
+    assert {"gradcam", "gradcam-vggish", "gradcam-yamnet"} <= set(a.maps)
+    assert a.maps["gradcam-vggish"].values.shape == a.maps["gradcam-yamnet"].values.shape == a.spectrogram.shape
+
+
+def test_two_threads_sharing_a_model_get_what_one_after_the_other_gets(clip):
+    model, card = small("cnn-eca")
+    settings = Settings(lime=LimeSettings(num_samples=64), griffin_lim_iters=0)
+    sequential = [analyze(clip, model, card, settings=settings, device="cpu") for _ in range(2)]
+    results, errors = [None, None], []
+
+    def work(i):
+        try:
+            results[i] = analyze(clip, model, card, settings=settings, device="cpu")
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for got in results:
+        for name in ("gradcam", "occlusion", "lime"):
+            np.testing.assert_allclose(got.maps[name].values, sequential[0].maps[name].values, rtol=1e-5, atol=1e-6)
+    assert no_hooks(model)
+
+
+def test_hooks_are_released_when_a_method_fails():
+    model, _ = small("cnn-eca")
+    with pytest.raises(ConfigError):
+        eca_gates(model, torch.zeros(1, 40, 50))  # wrong band count: the forward raises inside the hooks
+    assert no_hooks(model)
+
+
+def test_eca_gates_and_per_emotion_profiles():
+    model, _ = small("cnn-eca")
+    feats = torch.randn(6, 64, 120)
+    gates = eca_gates(model, feats)
+    assert set(gates) == {"blocks.4.eca", "blocks.5.eca"}
+    assert gates["blocks.4.eca"].shape == (6, 80) and gates["blocks.5.eca"].shape == (6, 96)
+    assert ((gates["blocks.5.eca"] > 0) & (gates["blocks.5.eca"] < 1)).all()
+    labels = ["angry", "happy", "neutral", "sad"]
+    ys = np.array([0, 0, 1, 1, 2, 2])
+    profiles = eca_profiles(model, [(feats[:3], ys[:3]), (feats[3:], ys[3:])], labels)
+    p = profiles["blocks.5.eca"]
+    np.testing.assert_allclose(p.mean[0], gates["blocks.5.eca"][:2].mean(0), rtol=1e-5)
+    np.testing.assert_allclose(p.std[1], gates["blocks.5.eca"][2:4].std(0), rtol=1e-4, atol=1e-6)
+    assert list(p.count) == [2, 2, 2, 0]
+    assert len(p.separating_channels(5)) == 5
+    with pytest.raises(ConfigError, match="no ECA"):
+        eca_gates(small("cnn")[0], feats)
+
+
+def test_cache_key_depends_on_clip_model_methods_and_settings():
+    base = cache_key("clip", "model", ["gradcam"], Settings())
+    assert base == cache_key("clip", "model", ["gradcam"], Settings())
+    assert len({base, cache_key("clip2", "model", ["gradcam"], Settings()),
+                cache_key("clip", "model2", ["gradcam"], Settings()),
+                cache_key("clip", "model", ["gradcam", "lime"], Settings()),
+                cache_key("clip", "model", ["gradcam"], Settings(lime=LimeSettings(seed=1)))}) == 5
