@@ -26,6 +26,148 @@ def _corpus_inspect(args: argparse.Namespace) -> None:
     print(load_manifest(Path(args.root), corpus=args.corpus).summary())
 
 
+def _model_cfg(pairs: list[str]) -> dict:
+    """``["n=4", "k=7", "dropout=0.1", "name=x"]`` -> kwargs; values are read as JSON when they parse."""
+    import json
+
+    from core.errors import ConfigError
+
+    cfg = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--model-cfg expects KEY=VALUE pairs such as n=4; got '{pair}'.")
+        try:
+            cfg[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            cfg[key.strip()] = raw
+    return cfg
+
+
+def _has_split(manifest) -> bool:
+    return bool(manifest.rows) and all("split" in r.extra for r in manifest.rows)
+
+
+def _train(args: argparse.Namespace) -> None:
+    """Train one model: held-out metrics (split column or a speaker holdout) and/or k-fold CV, then the final model."""
+    import json
+
+    from core import checkpoint, models
+    from core.data.corpora import load_manifest
+    from core.data.splits import holdout
+    from core.errors import ConfigError, CorpusError
+    from core.training import TrainConfig, cross_validate, distributed, evaluate, fit
+
+    if args.folds < 1:
+        raise ConfigError(f"--folds {args.folds}: use 1 (one train/test split) or k >= 2 for k-fold cross-validation.")
+    if args.model not in models.available():
+        raise ConfigError(f"Unknown model '{args.model}'. Known models: {', '.join(models.available())}.")
+    cfg = TrainConfig(
+        model=args.model, model_cfg=_model_cfg(args.model_cfg), features=args.features,
+        augment=tuple(v.strip() for v in args.augment.split(",") if v.strip()) if args.augment else (),
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_decay=args.lr_decay, seed=args.seed,
+        device=args.device, amp=args.amp, seconds=args.seconds, focal_gamma=args.focal_gamma,
+        class_weighted=not args.unweighted, segment_training={"auto": None, "on": True, "off": False}[args.segments],
+        gds_threshold=args.gds_threshold, workers=args.workers,
+    )
+    out = Path(args.out)
+    manifest = load_manifest(Path(args.corpus))
+    if _has_split(manifest):
+        train, test = manifest.filter(split="train"), manifest.filter(split="test")
+        if not len(train):
+            raise CorpusError(f"The corpus at {args.corpus} has a split column but no 'train' rows; fix the column.")
+        protocol = "split column: train on split == train, report split == test"
+    elif args.folds == 1:
+        train_idx, test_idx = holdout(manifest, seed=args.seed)
+        train, test = manifest.take(train_idx), manifest.take(test_idx)
+        protocol = "speaker holdout (about 20% of the speakers held out)"
+    else:
+        train, test = manifest, None
+        protocol = f"{args.folds}-fold cross-validation on every clip"
+    labels = train.labels()
+    ctx = distributed.context(cfg.device)
+    progress = not args.quiet
+    report: dict = {"protocol": protocol}
+    try:
+        if args.folds > 1:
+            cv = cross_validate(train, cfg, args.folds, args.grouped, out_dir=out / "cv", labels=labels,
+                                resume=args.resume, progress=progress)
+            report["cv"] = cv
+            if ctx.is_main:
+                print(f"{args.folds}-fold CV{' (speaker-independent)' if args.grouped else ''}: "
+                      + ", ".join(f"{k} {cv['mean'][k]:.3f} +- {cv['std'][k]:.3f}" for k in ("UA", "WA", "ACC")))
+        result = fit(train, cfg, out, labels=labels, resume=args.resume, progress=progress)
+        if test is not None and len(test):
+            held = evaluate(result.model, test, card=result.card, device=next(result.model.parameters()).device,
+                            workers=cfg.workers)
+            report["held_out"] = held
+            if ctx.is_main:
+                print(f"held-out ({len(test)} clips): UA {held['UA']:.3f}, WA {held['WA']:.3f}, ACC {held['ACC']:.3f}")
+        if ctx.is_main:
+            card = dict(result.card.metrics) | report
+            checkpoint.save(result.model, {"labels": result.card.labels, "features": result.card.features,
+                                           "training": result.card.training, "metrics": card,
+                                           "data": result.card.data, "extra": result.card.extra}, result.path)
+            (out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+            print(f"wrote {result.path}")
+    finally:
+        distributed.shutdown()
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    """Metrics of a checkpoint on a corpus: metrics.json and a confusion-matrix PNG."""
+    import json
+
+    from core import checkpoint
+    from core.data.corpora import load_manifest
+    from core.errors import CorpusError
+    from core.training import evaluate
+
+    model, card = checkpoint.load(args.checkpoint, args.device)
+    manifest = load_manifest(Path(args.corpus))
+    split = args.split
+    if split != "all":
+        if not _has_split(manifest):
+            raise CorpusError(
+                f"The corpus at {args.corpus} has no split column, so --split {split} selects nothing; use --split all."
+            )
+        manifest = manifest.filter(split=split)
+        if not len(manifest):
+            raise CorpusError(f"No clips with split == '{split}' in {args.corpus}.")
+    result = evaluate(model, manifest, card=card, batch_size=args.batch_size, device=args.device, workers=args.workers,
+                      progress=not args.quiet)
+    result |= {"checkpoint": str(Path(args.checkpoint).resolve()), "model": card.model,
+               "weights_sha256": card.weights_sha256, "corpus": str(Path(args.corpus).resolve()), "split": split}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    confusion_figure(result["confusion"], result["labels"],
+                     f"{card.model} on {split}: UA {result['UA']:.3f}, WA {result['WA']:.3f}").savefig(
+        out / "confusion.png", dpi=120)
+    print(f"UA {result['UA']:.3f}, WA {result['WA']:.3f}, ACC {result['ACC']:.3f} on {result['n']} clips; wrote {out}")
+
+
+def confusion_figure(confusion, labels, title: str = ""):
+    """A labelled confusion-matrix figure (rows: true emotion, columns: predicted)."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    counts = np.asarray(confusion)
+    fig = Figure(figsize=(1.2 + 0.9 * len(labels), 1.0 + 0.8 * len(labels)), layout="constrained")
+    ax = fig.subplots()
+    image = ax.imshow(counts, cmap="Blues")
+    fig.colorbar(image, ax=ax, label="clips")
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted emotion")
+    ax.set_ylabel("true emotion")
+    ax.set_title(title, fontsize=9)
+    top = counts.max() if counts.size else 0
+    for (i, j), n in np.ndenumerate(counts):
+        ax.text(j, i, str(n), ha="center", va="center", color="white" if n > top / 2 else "black")
+    return fig
+
+
 def _app(args: argparse.Namespace) -> None:
     """Start the Streamlit workbench from the repository root (it reads .streamlit/config.toml there)."""
     command = [sys.executable, "-m", "streamlit", "run", str(REPO_ROOT / "workbench" / "app.py")]
@@ -51,6 +193,44 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("root", help="corpus folder or manifest CSV")
     inspect.add_argument("--corpus", default="auto", help="force a layout instead of detecting it")
     inspect.set_defaults(run=_corpus_inspect)
+
+    train = commands.add_parser("train", help="train a model (k-fold CV and/or held-out test) and write a checkpoint")
+    train.add_argument("--model", required=True, help="registry name, e.g. cnn-eca (see core.models.available())")
+    train.add_argument("--corpus", required=True, help="corpus folder or manifest CSV")
+    train.add_argument("--out", required=True, help="output folder (checkpoints/, model/, metrics.json)")
+    train.add_argument("--features", default=None, help="test-time feature preset (default: the model's)")
+    train.add_argument("--augment", default=None, help="STFT augmentation: presets to train on, e.g. stft-v1,stft-v4,stft-v8")
+    train.add_argument("--folds", type=int, default=1, help="k > 1: k-fold cross-validation report, then the final model")
+    train.add_argument("--grouped", action="store_true", help="speaker-independent folds (with --folds > 1)")
+    train.add_argument("--epochs", type=int, default=30)
+    train.add_argument("--batch-size", type=int, default=36)
+    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--lr-decay", type=float, default=0.95, help="learning rate factor per epoch")
+    train.add_argument("--focal-gamma", type=float, default=2.0)
+    train.add_argument("--unweighted", action="store_true", help="no inverse-frequency class weights")
+    train.add_argument("--seconds", type=float, default=3.0, help="clip length (crop/pad about the centre)")
+    train.add_argument("--segments", choices=["auto", "on", "off"], default="auto",
+                       help="segment training on 96-frame patches (auto: for patch models)")
+    train.add_argument("--gds-threshold", type=float, default=None, help="Gaussian data selection threshold (S3)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--device", default="auto")
+    train.add_argument("--amp", choices=["auto", "off", "bf16", "fp16"], default="auto")
+    train.add_argument("--workers", type=int, default=0, help="decoding processes")
+    train.add_argument("--resume", action="store_true", help="continue from the last epoch checkpoint in --out")
+    train.add_argument("--model-cfg", nargs="*", default=[], metavar="KEY=VALUE", help="model settings, e.g. n=4 k=7")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.set_defaults(run=_train)
+
+    evaluate = commands.add_parser("evaluate", help="metrics and a confusion matrix of a checkpoint on a corpus")
+    evaluate.add_argument("checkpoint", help="checkpoint folder (model.safetensors + card.json)")
+    evaluate.add_argument("--corpus", required=True, help="corpus folder or manifest CSV")
+    evaluate.add_argument("--split", default="test", help="rows of this split column value, or 'all'")
+    evaluate.add_argument("--out", required=True, help="folder for metrics.json and confusion.png")
+    evaluate.add_argument("--batch-size", type=int, default=36)
+    evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--workers", type=int, default=0)
+    evaluate.add_argument("--quiet", action="store_true")
+    evaluate.set_defaults(run=_evaluate)
 
     app = commands.add_parser("app", help="start the workbench in the browser")
     app.add_argument("--port", type=int, default=None)

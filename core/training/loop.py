@@ -1,0 +1,551 @@
+"""The training loop: decode once, features on the device per batch, Adam + LR decay, focal loss.
+
+``fit(train_manifest, TrainConfig(...), out_dir)`` trains one model and writes
+
+* ``out_dir/checkpoints/epoch-NNNN/`` after every epoch, atomically (a temporary folder renamed
+  into place, then the pointer file ``checkpoints/LATEST`` replaced with ``os.replace``): the
+  model checkpoint (``model.safetensors`` + ``card.json``, loadable with ``core.checkpoint.load``)
+  plus the trainer state (``trainer.safetensors`` + ``trainer.json``: optimizer and scheduler
+  state, GradScaler state, epoch, history, settings). Only the newest epoch folder is kept.
+* ``out_dir/model/``: the final checkpoint, with the training protocol and metrics in its card.
+
+``resume=True`` continues from the newest epoch checkpoint and ends with the same weights as
+an uninterrupted run. Randomness is derived, not carried: shuffling uses a generator seeded
+with ``(seed, epoch)`` and the global RNG (dropout) is re-seeded with ``(seed, epoch, rank)``
+at the start of every epoch, so the checkpoint records those numbers rather than generator
+states, and a resumed run (also a multi-process one) draws exactly what the first would have.
+On CPU that makes a resumed run bit-identical to an uninterrupted one (tested); on CUDA, cuDNN
+and atomics-based kernels are not deterministic unless ``torch.use_deterministic_algorithms``
+is on, so a resumed GPU run agrees to rounding, as two uninterrupted GPU runs do.
+
+Under ``torchrun`` the loop trains with DistributedDataParallel; see ``core.training.distributed``
+for how the global batch is sharded and what differs from one process (BatchNorm statistics).
+
+Protocols (S0, S3):
+
+* **STFT augmentation** (S0): ``augment=("stft-v1", ..., "stft-v8")`` shows every training
+  clip through each listed STFT version per epoch (items = clips x versions); evaluation uses
+  ``features`` (one version). All versions must give the same feature shape.
+* **Segment training** (S3): patch models train on the 96-frame patches they cut themselves
+  (``model.patch_frames`` every ``model.patch_hop``; else the preset's) that carry their clip's label; evaluation feeds whole clips and
+  the model's forward averages its logits over patches (clip prediction = mean over segments).
+  ``segment_training=None`` turns it on for models whose spec says ``input_kind == "patch"``.
+* **Gaussian data selection** (S3): ``gds_threshold=t`` drops training segments whose GDS score
+  (``core.data.selection``, within each emotion) is not above ``t``; the count is reported.
+
+Models know nothing of this module (Lightning's and SpeechBrain's split): the loop needs only
+``forward(features) -> logits``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping, Sequence
+
+import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from core import checkpoint, devices
+from core.data.corpora import Manifest
+from core.data.dataset import ClipDataset
+from core.errors import ConfigError, CorpusError
+from core.features import FeatureConfig, frontend, num_frames, patches, preset
+from core.training import distributed, metrics
+from core.training.losses import class_weights, focal_loss
+
+CHECKPOINTS = "checkpoints"
+LATEST = "LATEST"
+FINAL = "model"
+TRAINER = "trainer"
+WAVES_ON_DEVICE_BYTES = 2 << 30  # decoded training waves up to this size live on the GPU
+
+
+# ----------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train one model. Defaults follow S0 (Adam, batch 36, weighted focal loss, gamma 2)."""
+
+    model: str = "cnn-eca"
+    model_cfg: Mapping[str, Any] = field(default_factory=dict)  # kwargs for core.models.build
+    features: str | None = None  # test-time preset; None: the model's own preset
+    augment: tuple[str, ...] = ()  # S0 STFT augmentation: presets to train on (empty: `features`)
+    epochs: int = 30
+    batch_size: int = 36
+    lr: float = 1e-3
+    lr_decay: float = 0.95  # StepLR gamma: lr *= lr_decay every lr_step epochs (1.0: constant)
+    lr_step: int = 1
+    weight_decay: float = 0.0
+    focal_gamma: float = 2.0
+    class_weighted: bool = True  # inverse-frequency class weights in the focal loss (S0)
+    seed: int = 0
+    device: str = "auto"
+    amp: str = "auto"  # "auto": bf16 autocast on CUDA when supported, else fp16 + GradScaler; "off" on CPU
+    seconds: float = 3.0  # every clip is cropped/padded about its centre to this length (S0)
+    segment_training: bool | None = None  # None: on for patch models (S3)
+    gds_threshold: float | None = None  # S3 Gaussian data selection of training segments
+    workers: int = 0  # decoding processes
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "model_cfg", MappingProxyType(dict(self.model_cfg)))
+        augment = (self.augment,) if isinstance(self.augment, str) else tuple(self.augment)
+        object.__setattr__(self, "augment", augment)
+        checks = [
+            (isinstance(self.epochs, int) and self.epochs >= 1, f"epochs={self.epochs!r}: use a whole number >= 1."),
+            (isinstance(self.batch_size, int) and self.batch_size >= 1, f"batch_size={self.batch_size!r}: use a whole number >= 1."),
+            (self.lr > 0, f"lr={self.lr}: use a positive learning rate, e.g. 1e-3."),
+            (0 < self.lr_decay <= 1, f"lr_decay={self.lr_decay}: use a factor in (0, 1], e.g. 0.95 (1 keeps the rate)."),
+            (isinstance(self.lr_step, int) and self.lr_step >= 1, f"lr_step={self.lr_step!r}: use a whole number of epochs >= 1."),
+            (self.weight_decay >= 0, f"weight_decay={self.weight_decay}: use a value >= 0."),
+            (self.focal_gamma >= 0, f"focal_gamma={self.focal_gamma}: use a value >= 0 (0 is cross-entropy)."),
+            (self.seconds > 0, f"seconds={self.seconds}: use a positive clip length in seconds."),
+            (self.amp in ("auto", "off", "bf16", "fp16"), f"amp={self.amp!r}: use 'auto', 'off', 'bf16' or 'fp16'."),
+            (self.gds_threshold is None or 0 <= self.gds_threshold < 1,
+             f"gds_threshold={self.gds_threshold}: use a score in [0, 1), e.g. 0.2, or None to keep every segment."),
+            (isinstance(self.workers, int) and self.workers >= 0, f"workers={self.workers!r}: use a whole number >= 0."),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+    def to_dict(self) -> dict:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        return data | {"model_cfg": json.loads(json.dumps(dict(self.model_cfg))), "augment": list(self.augment)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"Unknown training settings {sorted(unknown)}; known ones are {sorted(known)}.")
+        return cls(**{k: (tuple(v) if k == "augment" else v) for k, v in data.items()})
+
+
+@dataclass
+class TrainResult:
+    """What ``fit`` returns (on every rank; only rank 0's ``path`` has files)."""
+
+    model: torch.nn.Module  # trained, unwrapped, in eval mode on the training device
+    card: checkpoint.Card
+    labels: list[str]
+    history: list[dict]
+    path: Path  # the final checkpoint folder
+    n_items: int  # training items per epoch (clips x versions, or kept segments x versions)
+    selection: dict | None = None  # GDS report
+
+
+# ----------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """Every clip of a manifest decoded once: fixed-length waves in memory and label indices."""
+
+    waves: torch.Tensor  # (N, samples) float32, CPU
+    targets: torch.Tensor  # (N,) int64
+    labels: list[str]
+
+
+def decode(manifest: Manifest, labels: Sequence[str] | None = None, *, seconds: float = 3.0, sample_rate: int = 16_000,
+           workers: int = 0, progress: bool = False, desc: str = "decode") -> Decoded:
+    """Decode, validate and crop/pad every clip of ``manifest`` (``ClipDataset``) into one tensor."""
+    dataset = ClipDataset(manifest, labels, seconds=seconds, sample_rate=sample_rate)
+    loader = DataLoader(dataset, batch_size=32, num_workers=workers)
+    waves, targets = [], []
+    for w, y in tqdm(loader, desc=desc, unit="batch", disable=not progress, leave=False):
+        waves.append(w)
+        targets.append(y)
+    return Decoded(torch.cat(waves).contiguous(), torch.cat(targets).long(), list(dataset.labels))
+
+
+def _check_no_cue(manifest: Manifest) -> None:
+    cue = sum(1 for r in manifest.rows if r.extra.get("split", "").strip().lower() == "cue")
+    if cue:
+        raise CorpusError(
+            f"{cue} training clip(s) are planted-cue clips (split == 'cue'), which must never be trained on. "
+            "Train on manifest.filter(split='train')."
+        )
+
+
+def _feature_configs(cfg: TrainConfig, spec) -> tuple[FeatureConfig, list[FeatureConfig]]:
+    test = preset(cfg.features or spec.feature_preset)
+    train = [preset(name) for name in cfg.augment] or [test]
+    n = num_frames(int(round(cfg.seconds * test.sample_rate)), test)
+    for version in train:
+        if (version.sample_rate, version.n_bands, version.kind) != (test.sample_rate, test.n_bands, test.kind) or \
+                num_frames(int(round(cfg.seconds * version.sample_rate)), version) != n:
+            raise ConfigError(
+                f"STFT augmentation needs versions with the shape of '{test.name}' ({test.n_bands} bands, {n} frames, "
+                f"{test.sample_rate} Hz); '{version.name}' differs. Use the stft-v1..stft-v8 presets together."
+            )
+    min_frames = getattr(spec, "min_frames", 1) or 1
+    if n < min_frames:
+        raise ConfigError(
+            f"Clips of {cfg.seconds} s give {n} frames but model '{spec.name}' needs at least {min_frames}; "
+            "use a longer clip length (seconds)."
+        )
+    return test, train
+
+
+class _Batcher:
+    """Items -> model inputs on the device. An item is (clip, version, patch); patch -1 is the whole clip."""
+
+    def __init__(self, waves: torch.Tensor, versions: Sequence[FeatureConfig], device: torch.device,
+                 segment: tuple[int, int] | None):
+        """``segment``: (patch frames, patch hop) to cut patches, or None for whole clips."""
+        if device.type == "cuda":  # on the GPU once when it fits easily, else pinned for fast copies
+            waves = waves.to(device) if waves.numel() * waves.element_size() < WAVES_ON_DEVICE_BYTES else waves.pin_memory()
+        self.waves = waves
+        self.fronts = [frontend(v, device) for v in versions]
+        self.device = device
+        self.segment = segment
+
+    def __call__(self, items: torch.Tensor) -> torch.Tensor:
+        key = items[:, 0] * len(self.fronts) + items[:, 1]
+        unique, inverse = torch.unique(key, return_inverse=True)
+        clips, versions = unique // len(self.fronts), unique % len(self.fronts)
+        waves = self.waves[clips.to(self.waves.device)].to(self.device, non_blocking=True)
+        feats = None
+        with torch.no_grad():
+            for v in torch.unique(versions).tolist():
+                mask = (versions == v).to(self.device)
+                out = self.fronts[v](waves[mask])
+                if feats is None:
+                    feats = out.new_empty((len(unique), *out.shape[1:]))
+                feats[mask] = out
+        if self.segment is None:
+            return feats[inverse.to(self.device)]
+        cut = patches(feats, *self.segment)  # (U, P, bands, frames)
+        return cut[inverse.to(self.device), items[:, 2].to(self.device)]
+
+
+def n_patches(n_frames: int, frames: int, hop: int) -> int:
+    """Patches ``core.features.patches`` cuts from ``n_frames`` frames."""
+    return 1 + max(0, math.ceil((n_frames - frames) / hop))
+
+
+def _segment_selection(batcher: _Batcher, targets: torch.Tensor, n_clips: int, per_clip: int, threshold: float,
+                       batch_size: int) -> tuple[torch.Tensor, dict]:
+    """GDS over every training segment under the test features; returns the kept (clip, patch) pairs."""
+    from core.data.selection import gaussian_stats, select
+
+    items = torch.stack(torch.meshgrid(torch.arange(n_clips), torch.zeros(1, dtype=torch.long),
+                                       torch.arange(per_clip), indexing="ij"), dim=-1).reshape(-1, 3)
+    mus, sigmas = [], []
+    for start in range(0, len(items), batch_size):
+        mu, sigma = gaussian_stats(batcher(items[start:start + batch_size]))
+        mus.append(mu.cpu())
+        sigmas.append(sigma.cpu())
+    selection = select(torch.cat(mus), torch.cat(sigmas), threshold, groups=targets[items[:, 0]])
+    return items[selection.keep][:, [0, 2]], selection.report()
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _autocast(amp: str, device: torch.device):
+    """(autocast context factory, GradScaler or None) for the amp setting on this device."""
+    import contextlib
+
+    if device.type != "cuda" or amp == "off":
+        return contextlib.nullcontext, None
+    dtype = torch.bfloat16 if amp == "bf16" or (amp == "auto" and torch.cuda.is_bf16_supported()) else torch.float16
+    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+    return (lambda: torch.autocast("cuda", dtype=dtype)), scaler
+
+
+def _epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
+    return (int(seed) * 1_000_003 + epoch * 9_176 + rank * 7_919 + 12_345) % (2 ** 63)
+
+
+def _latest(out_dir: Path) -> Path | None:
+    pointer = out_dir / CHECKPOINTS / LATEST
+    if not pointer.is_file():
+        return None
+    folder = out_dir / CHECKPOINTS / pointer.read_text(encoding="utf-8").strip()
+    return folder if folder.is_dir() else None
+
+
+def _settings_differ(old: Mapping, new: Mapping) -> list[str]:
+    free = {"epochs", "device", "workers"}
+    return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new)) if k not in free and old.get(k) != new.get(k)]
+
+
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    return model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, waves: torch.Tensor, features: FeatureConfig, *, device: str | torch.device = "auto",
+            batch_size: int = 36) -> torch.Tensor:
+    """Logits ``(N, C)`` (CPU) for fixed-length waves ``(N, samples)``; features computed on ``device``."""
+    target = devices.resolve(device)
+    front = frontend(features, target)
+    was_training = model.training
+    model.eval()
+    out = []
+    for start in range(0, len(waves), batch_size):
+        x = front(waves[start:start + batch_size].to(target))
+        out.append(model(x).float().cpu())
+    model.train(was_training)
+    return torch.cat(out) if out else torch.empty(0, 0)
+
+
+def evaluate(model: torch.nn.Module, manifest: Manifest, *, card: checkpoint.Card | None = None,
+             labels: Sequence[str] | None = None, features: FeatureConfig | str | None = None,
+             seconds: float | None = None, batch_size: int = 36, device: str | torch.device = "auto",
+             workers: int = 0, progress: bool = False) -> dict:
+    """WA, UA, ACC, per-class recall and confusion matrix of ``model`` on ``manifest``.
+
+    Labels, features and clip length come from ``card`` when given (a loaded checkpoint),
+    else from the arguments (labels: the model's output order).
+    """
+    if card is not None:
+        labels = labels or list(card.labels)
+        features = features or card.features
+        if seconds is None and card.training:
+            seconds = card.training.get("seconds")
+    if labels is None or features is None:
+        raise ConfigError("evaluate() needs the model's labels and feature config: pass card=..., or labels= and features=.")
+    features = preset(features) if isinstance(features, str) else features
+    seconds = float(seconds or 3.0)
+    labels = list(labels)
+    unknown = sorted(set(manifest.labels()) - set(labels))
+    if unknown:
+        raise CorpusError(
+            f"The evaluation clips carry labels {unknown} that the model does not know (it knows {labels}). "
+            "Filter them out with manifest.filter(label=[...])."
+        )
+    data = decode(manifest, labels, seconds=seconds, sample_rate=features.sample_rate, workers=workers, progress=progress)
+    logits = predict(model, data.waves, features, device=device, batch_size=batch_size)
+    result = metrics.summary(data.targets, logits.argmax(dim=1), labels)
+    result["features"] = features.name
+    return result
+
+
+# ----------------------------------------------------------------------------- fit
+
+
+def fit(train_manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, *, labels: Sequence[str] | None = None,
+        val_manifest: Manifest | None = None, resume: bool = False, progress: bool = True) -> TrainResult:
+    """Train ``cfg.model`` on ``train_manifest``; see the module docstring for what is written where."""
+    from core import models
+
+    out_dir = Path(out_dir)
+    ctx = distributed.context(cfg.device)
+    device = ctx.device
+    show = progress and ctx.is_main
+    _check_no_cue(train_manifest)
+    if len(train_manifest) == 0:
+        raise CorpusError("The training set is empty; check the corpus folder and the split/filters used.")
+    spec = models.spec(cfg.model)
+    test_feat, train_feats = _feature_configs(cfg, spec)
+    segment = cfg.segment_training if cfg.segment_training is not None else spec.input_kind == "patch"
+    if cfg.gds_threshold is not None and not segment:
+        raise ConfigError(
+            "Gaussian data selection picks training *segments*; it needs segment training "
+            "(a patch model such as vggish, or segment_training=True)."
+        )
+    labels = list(labels) if labels is not None else train_manifest.labels()
+    fingerprint = checkpoint.data_fingerprint(train_manifest)
+
+    # Resume or start
+    latest = _latest(out_dir)
+    if latest is not None and not resume:
+        raise ConfigError(
+            f"{out_dir} already holds a training run (last checkpoint {latest.name}). "
+            "Resume it with --resume (resume=True), or choose another output folder."
+        )
+    state = None
+    if resume and latest is not None:
+        state = checkpoint.load_state(latest, TRAINER)
+        differ = _settings_differ(state["config"], cfg.to_dict())
+        if differ or state["labels"] != labels or state["data_fingerprint"] != fingerprint:
+            reasons = differ + (["labels differ"] if state["labels"] != labels else []) + \
+                (["the training data differ"] if state["data_fingerprint"] != fingerprint else [])
+            raise ConfigError(
+                f"Cannot resume {out_dir}: it was trained with other settings ({'; '.join(reasons)}). "
+                "Use the original settings (only epochs, device and workers may change) or another output folder."
+            )
+    elif resume and show:
+        print(f"serwb: no checkpoint in {out_dir}; starting from epoch 1", file=sys.stderr)
+
+    # Model (patch models say how they cut segments)
+    torch.manual_seed(cfg.seed)
+    model = models.build(cfg.model, len(labels), **dict(cfg.model_cfg)).to(device)
+    cut = (getattr(model, "patch_frames", test_feat.patch_frames), getattr(model, "patch_hop", test_feat.patch_hop_frames))
+
+    # Data: decode once; items = (clip, version, patch)
+    data = decode(train_manifest, labels, seconds=cfg.seconds, sample_rate=test_feat.sample_rate,
+                  workers=cfg.workers, progress=show, desc="decode train")
+    n_clips, n_versions = len(data.targets), len(train_feats)
+    batcher = _Batcher(data.waves, train_feats, device, cut if segment else None)
+    selection = None
+    if segment:
+        per_clip = n_patches(num_frames(data.waves.shape[1], test_feat), *cut)
+        if cfg.gds_threshold is not None:
+            gds_batcher = _Batcher(data.waves, [test_feat], device, cut)
+            pairs, selection = _segment_selection(gds_batcher, data.targets, n_clips, per_clip, cfg.gds_threshold, cfg.batch_size)
+        else:
+            pairs = torch.stack(torch.meshgrid(torch.arange(n_clips), torch.arange(per_clip), indexing="ij"), -1).reshape(-1, 2)
+    else:
+        pairs = torch.stack([torch.arange(n_clips), torch.full((n_clips,), -1)], dim=1)
+    items = torch.cat([torch.stack([pairs[:, 0], torch.full((len(pairs),), v), pairs[:, 1]], 1) for v in range(n_versions)])
+    item_targets = data.targets[items[:, 0]]
+    if len(items) == 0:
+        raise CorpusError("Gaussian data selection dropped every training segment; lower gds_threshold.")
+
+    # Loss, optimiser
+    weight = class_weights(item_targets, len(labels)).to(device) if cfg.class_weighted else None
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_step, gamma=cfg.lr_decay)
+    autocast, scaler = _autocast(cfg.amp, device)
+    history: list[dict] = []
+    start_epoch = 0
+    if state is not None:
+        from safetensors.torch import load_file
+
+        model.load_state_dict(load_file(str(latest / checkpoint.WEIGHTS), device=str(device)), strict=True)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        if scaler is not None and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        history, start_epoch = list(state["history"]), int(state["epoch"])
+    train_model: torch.nn.Module = model
+    if ctx.distributed:
+        if device.type == "cuda":
+            train_model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        train_model = torch.nn.parallel.DistributedDataParallel(
+            train_model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    val = None
+    if val_manifest is not None and ctx.is_main:
+        val = decode(val_manifest, labels, seconds=cfg.seconds, sample_rate=test_feat.sample_rate,
+                     workers=cfg.workers, progress=show, desc="decode val")
+
+    base_card = {
+        "labels": labels,
+        "features": test_feat,
+        "training": cfg.to_dict() | {"features": test_feat.name, "segment_training": segment, "items_per_epoch": len(items),
+                                     "segment_frames": list(cut) if segment else None, "world_size": ctx.world_size},
+        "data": {"fingerprint": fingerprint, "corpus": train_manifest.corpus, "clips": n_clips,
+                 "counts": dict(train_manifest.counts())},
+        "extra": {"gds": selection} if selection else {},
+    }
+
+    bar = tqdm(range(start_epoch, cfg.epochs), desc=f"train {cfg.model}", unit="epoch", disable=not show,
+               initial=start_epoch, total=cfg.epochs)
+    for epoch in bar:
+        train_model.train()
+        torch.manual_seed(_epoch_seed(cfg.seed, epoch, ctx.rank))
+        order = torch.randperm(len(items), generator=torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch)))
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        weight_sum = torch.zeros((), dtype=torch.float64, device=device)
+        confusion = torch.zeros(len(labels), len(labels), dtype=torch.long, device=device)
+        lr = float(optimizer.param_groups[0]["lr"])
+        for start in range(0, len(order), cfg.batch_size):
+            chosen = order[start:start + cfg.batch_size]
+            y_global = item_targets[chosen].to(device)
+            denom = weight[y_global].sum() if weight is not None else torch.tensor(float(len(chosen)), device=device)
+            local = distributed.shard(chosen, ctx)
+            real = torch.ones(len(local), device=device)
+            if len(local) == 0:  # a short last global batch: this rank runs one item with zero weight
+                local, real = chosen[:1], torch.zeros(1, device=device)
+            x = batcher(items[local])
+            y = item_targets[local].to(device)
+            with autocast():
+                logits = train_model(x)
+            per_item = focal_loss(logits.float(), y, weight, cfg.focal_gamma, reduction="none") * real
+            loss = per_item.sum() / denom * ctx.world_size
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
+            with torch.no_grad():
+                loss_sum += per_item.detach().double().sum()
+                weight_sum += ((weight[y] if weight is not None else torch.ones_like(real)) * real).double().sum()
+                pred = logits.detach().argmax(dim=1)
+                confusion += torch.bincount((y * len(labels) + pred)[real > 0], minlength=len(labels) ** 2).view_as(confusion)
+        scheduler.step()
+        if ctx.distributed:
+            for t in (loss_sum, weight_sum, confusion):
+                torch.distributed.all_reduce(t)
+        recall = confusion.diag().double() / confusion.sum(1).clamp_min(1)
+        present = confusion.sum(1) > 0
+        record = {"epoch": epoch + 1, "loss": float(loss_sum / weight_sum), "train_UA": float(recall[present].mean()),
+                  "train_WA": float(confusion.diag().sum() / confusion.sum()), "lr": lr}
+        if val is not None:
+            logits = predict(model, val.waves, test_feat, device=device, batch_size=cfg.batch_size)
+            summary = metrics.summary(val.targets, logits.argmax(1), labels)
+            record |= {"val_UA": summary["UA"], "val_WA": summary["WA"], "val_ACC": summary["ACC"]}
+        history.append(record)
+        bar.set_postfix({k: f"{record[k]:.3f}" for k in ("loss", "train_UA", "val_UA") if k in record})
+        if ctx.is_main:
+            trainer_state = {
+                "epoch": epoch + 1,
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict() if scaler is not None else None,
+                "rng": {"scheme": "per-epoch seeds", "seed": cfg.seed, "next_epoch": epoch + 1},
+                "history": history,
+                "config": cfg.to_dict(),
+                "labels": labels,
+                "data_fingerprint": fingerprint,
+                "world_size": ctx.world_size,
+            }
+            _write_epoch(out_dir, epoch + 1, model, base_card | {"metrics": {"history": history}}, trainer_state)
+        distributed.barrier(ctx)
+    bar.close()
+
+    model.eval()
+    final_metrics: dict = {"history": history}
+    if val is not None:
+        logits = predict(model, val.waves, test_feat, device=device, batch_size=cfg.batch_size)
+        final_metrics["validation"] = metrics.summary(val.targets, logits.argmax(1), labels)
+    path = out_dir / FINAL
+    card = checkpoint._card_for(model, base_card | {"metrics": final_metrics})
+    if ctx.is_main:
+        card = checkpoint.save(model, card, path)
+    distributed.barrier(ctx)
+    return TrainResult(model=model, card=card, labels=labels, history=history, path=path, n_items=len(items),
+                       selection=selection)
+
+
+def _write_epoch(out_dir: Path, epoch: int, model: torch.nn.Module, card: Mapping, trainer_state: Mapping) -> Path:
+    """Write ``checkpoints/epoch-NNNN`` atomically, point ``LATEST`` at it, drop older epoch folders."""
+    root = out_dir / CHECKPOINTS
+    name = f"epoch-{epoch:04d}"
+
+    def write(folder: Path) -> None:
+        checkpoint.write_files(model, card, folder)
+        checkpoint.save_state(folder, TRAINER, trainer_state)
+
+    checkpoint.write_dir_atomically(root / name, write)
+    checkpoint.write_text_atomically(root / LATEST, name + "\n")
+    for old in root.iterdir():  # older epochs, and temporaries a killed run left behind
+        if old.name != name and (old.name.startswith("epoch-") or old.name.startswith(".")):
+            if old.is_dir():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                old.unlink(missing_ok=True)
+    return root / name
+
+
+def load_latest(out_dir: str | Path, device: str | torch.device = "auto") -> tuple[torch.nn.Module, checkpoint.Card]:
+    """The model of the newest epoch checkpoint in a training folder."""
+    latest = _latest(Path(out_dir))
+    if latest is None:
+        raise ConfigError(f"{out_dir} has no epoch checkpoint yet ({CHECKPOINTS}/{LATEST} is missing).")
+    return checkpoint.load(latest, device)
