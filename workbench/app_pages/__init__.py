@@ -1,0 +1,1 @@
+"""One module per page; workbench/app.py registers them with st.navigation."""

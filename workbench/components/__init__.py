@@ -1,0 +1,1 @@
+"""Reusable UI pieces: plotly figure builders, players, the error panel."""
