@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.serwb-installed
 
-.PHONY: app test bench system-deps demo-corpus clean
+.PHONY: app test bench system-deps demo-corpus demo-models explanations clean
 
 app: $(STAMP)
 	$(PY) -m streamlit run workbench/app.py
@@ -38,6 +38,22 @@ system-deps:
 
 demo-corpus: $(STAMP) system-deps
 	$(PY) -m core.cli corpus demo --out assets/demo --seed 0 --size full
+
+# Speed figures for docs/PERFORMANCE.md: attribution (ours vs library defaults) and training throughput.
+bench: $(STAMP)
+	$(PY) -m bench.explain
+	$(PY) -m bench.train
+
+# The shipped demo checkpoints, retrained from the shipped demo corpus (CPU: see README).
+DEMO_TRAIN := $(PY) -m core.cli train --corpus assets/demo --quiet
+demo-models: $(STAMP)
+	rm -rf build/demo-models
+	$(DEMO_TRAIN) --model cnn-eca --epochs 30 --model-cfg n=1 --out build/demo-models/cnn-eca
+	@for m in cnn-eca; do rm -rf assets/models/$$m && cp -r build/demo-models/$$m/model assets/models/$$m; done
+
+# Localisation (planted cues), faithfulness and sanity tables of the demo cnn-eca (README figures).
+explanations: $(STAMP)
+	$(PY) -m core.cli evaluate-explanations assets/models/cnn-eca --corpus assets/demo --out build/explanations
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from core import __version__
-from core.errors import SerwbError
+from core.errors import ConfigError, SerwbError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,7 +30,6 @@ def _model_cfg(pairs: list[str]) -> dict:
     """``["n=4", "k=7", "dropout=0.1", "name=x"]`` -> kwargs; values are read as JSON when they parse."""
     import json
 
-    from core.errors import ConfigError
 
     cfg = {}
     for pair in pairs or []:
@@ -55,7 +54,7 @@ def _train(args: argparse.Namespace) -> None:
     from core import checkpoint, models
     from core.data.corpora import load_manifest
     from core.data.splits import holdout
-    from core.errors import ConfigError, CorpusError
+    from core.errors import CorpusError
     from core.training import TrainConfig, cross_validate, distributed, evaluate, fit
 
     if args.folds < 1:
@@ -147,6 +146,89 @@ def _evaluate(args: argparse.Namespace) -> None:
     print(f"UA {result['UA']:.3f}, WA {result['WA']:.3f}, ACC {result['ACC']:.3f} on {result['n']} clips; wrote {out}")
 
 
+def _explain(args: argparse.Namespace) -> None:
+    """Explain one clip: overlay PNGs, maps.npz, audio versions as WAVs and analysis.json."""
+    from dataclasses import replace
+
+    from tqdm import tqdm
+
+    from core import checkpoint
+    from core.audio import load_audio
+    from core.explain import Settings, analyze, report
+
+    model, card = checkpoint.load(args.model, args.device)
+    clip = load_audio(Path(args.clip))
+    settings = Settings()
+    if args.target:
+        if args.target not in card.labels:
+            raise ConfigError(f"--target {args.target}: this model knows {', '.join(card.labels)}.")
+        settings = replace(settings, target=card.labels.index(args.target))
+    if args.lime_samples:
+        settings = replace(settings, lime=replace(settings.lime, num_samples=args.lime_samples))
+    methods = _methods(args.methods)
+    with tqdm(total=len(methods), desc="explain", unit="method", disable=args.quiet) as bar:
+        def progress(step: str, fraction: float) -> None:
+            bar.set_postfix_str(step)
+            if fraction >= 1.0:
+                bar.update(1)
+
+        analysis = analyze(clip, model, card, methods=methods, settings=settings, device=args.device,
+                           progress=progress)
+    written = report.write(analysis, Path(args.out), extra={"clip": str(Path(args.clip).resolve()),
+                                                            "checkpoint": str(Path(args.model).resolve())})
+    probs = ", ".join(f"{label} {p:.2f}" for label, p in zip(analysis.labels, analysis.probabilities))
+    print(f"predicted {analysis.predicted_label} ({probs}); " +
+          ", ".join(f"{m} {analysis.timings[m]:.2f} s" for m in methods if m in analysis.timings))
+    for method, message in analysis.errors.items():
+        print(f"{method}: {message}", file=sys.stderr)
+    print(f"wrote {len(written)} files to {args.out}")
+
+
+def _methods(text: str) -> tuple[str, ...]:
+    from core.explain import METHODS
+
+    methods = tuple(m.strip() for m in text.split(",") if m.strip())
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise ConfigError(f"--methods {text!r}: choose from {', '.join(METHODS)} (comma-separated).")
+    return methods
+
+
+def _evaluate_explanations(args: argparse.Namespace) -> None:
+    """Localisation (planted cues), faithfulness and sanity tables for a checkpoint on a corpus."""
+    import json
+
+    from tqdm import tqdm
+
+    from core import checkpoint
+    from core.data.corpora import load_manifest
+    from core.explain import tables
+
+    model, card = checkpoint.load(args.checkpoint, args.device)
+    manifest = load_manifest(Path(args.corpus))
+    methods = _methods(args.methods)
+    plain = manifest.filter(split=args.split) if args.split != "all" and _has_split(manifest) else manifest
+    results = {}
+    jobs = [("localisation", lambda p: tables.localisation_table(model, card, manifest, methods, device=args.device,
+                                                                 progress=p)),
+            ("faithfulness", lambda p: tables.faithfulness_table(model, card, plain, methods, device=args.device,
+                                                                 max_clips=args.max_clips, progress=p)),
+            ("sanity", lambda p: tables.sanity_table(model, card, plain, device=args.device,
+                                                     max_clips=min(5, args.max_clips), progress=p))]
+    for name, job in jobs:
+        with tqdm(total=100, desc=name, unit="%", disable=args.quiet) as bar:
+            results[name] = job(lambda f, bar=bar: bar.update(round(100 * f) - bar.n))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    provenance = {"checkpoint": str(Path(args.checkpoint).resolve()), "model": card.model,
+                  "weights_sha256": card.weights_sha256, "corpus": str(Path(args.corpus).resolve())}
+    (out / "explanations.json").write_text(json.dumps(results | provenance, indent=2) + "\n", encoding="utf-8")
+    text = tables.markdown(results)
+    (out / "explanations.md").write_text(text, encoding="utf-8")
+    print(text)
+    print(f"wrote {out / 'explanations.json'} and {out / 'explanations.md'}")
+
+
 def confusion_figure(confusion, labels, title: str = ""):
     """A labelled confusion-matrix figure (rows: true emotion, columns: predicted)."""
     import numpy as np
@@ -170,10 +252,20 @@ def confusion_figure(confusion, labels, title: str = ""):
 
 def _app(args: argparse.Namespace) -> None:
     """Start the Streamlit workbench from the repository root (it reads .streamlit/config.toml there)."""
+    import os
+
     command = [sys.executable, "-m", "streamlit", "run", str(REPO_ROOT / "workbench" / "app.py")]
     if args.port:
         command += ["--server.port", str(args.port)]
-    raise SystemExit(subprocess.call(command, cwd=REPO_ROOT))
+    env = dict(os.environ)
+    for flag, variable in (("models", "SERWB_MODELS"), ("data_root", "SERWB_DATA_ROOTS")):
+        folders = [str(Path(p).resolve()) for p in getattr(args, flag)]
+        missing = [p for p in folders if not Path(p).is_dir()]
+        if missing:
+            raise ConfigError(f"--{flag.replace('_', '-')}: no such folder: {', '.join(missing)}.")
+        if folders:
+            env[variable] = os.pathsep.join(folders + [v for v in [env.get(variable)] if v])
+    raise SystemExit(subprocess.call(command, cwd=REPO_ROOT, env=env))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -232,8 +324,36 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--quiet", action="store_true")
     evaluate.set_defaults(run=_evaluate)
 
+    explain = commands.add_parser("explain", help="explain one clip: overlays, maps, focus audio and scores")
+    explain.add_argument("clip", help="audio file (WAV, FLAC, OGG, MP3)")
+    explain.add_argument("--model", required=True, help="checkpoint folder (model.safetensors + card.json)")
+    explain.add_argument("--methods", default="gradcam,lime,occlusion", help="comma-separated: gradcam, lime, "
+                         "occlusion, attention")
+    explain.add_argument("--target", default=None, help="emotion to explain (default: the predicted one)")
+    explain.add_argument("--lime-samples", type=int, default=None, help="LIME perturbations (default: the engine's)")
+    explain.add_argument("--out", required=True, help="folder for overlay-*.png, maps.npz, audio-*.wav, analysis.json")
+    explain.add_argument("--device", default="auto")
+    explain.add_argument("--quiet", action="store_true")
+    explain.set_defaults(run=_explain)
+
+    trust = commands.add_parser("evaluate-explanations",
+                                help="localisation, faithfulness and sanity tables of a checkpoint on a corpus")
+    trust.add_argument("checkpoint", help="checkpoint folder (model.safetensors + card.json)")
+    trust.add_argument("--corpus", required=True, help="corpus with planted-cue clips (e.g. assets/demo)")
+    trust.add_argument("--methods", default="gradcam,occlusion,lime")
+    trust.add_argument("--split", default="test", help="clips for faithfulness and sanity ('all' for every clip)")
+    trust.add_argument("--max-clips", type=int, default=20, help="clips for the faithfulness table")
+    trust.add_argument("--out", required=True, help="folder for explanations.json and explanations.md")
+    trust.add_argument("--device", default="auto")
+    trust.add_argument("--quiet", action="store_true")
+    trust.set_defaults(run=_evaluate_explanations)
+
     app = commands.add_parser("app", help="start the workbench in the browser")
     app.add_argument("--port", type=int, default=None)
+    app.add_argument("--models", action="append", default=[], metavar="DIR",
+                     help="extra checkpoint folder (or folder of checkpoint folders); repeatable")
+    app.add_argument("--data-root", action="append", default=[], metavar="DIR",
+                     help="folder the Dataset page may read corpora from (besides assets/demo); repeatable")
     app.set_defaults(run=_app)
     return parser
 

@@ -80,6 +80,7 @@ class Analysis:
     timings: dict[str, float]
     settings: Settings
     attention: np.ndarray | None = None  # (frames,) for attention models
+    clip_offset: float = 0.0  # seconds of padding before the clip's first sample (short clips are padded)
     errors: dict[str, str] = field(default_factory=dict)  # method -> message, for methods that could not run
 
     @property
@@ -97,10 +98,11 @@ def cache_key(clip_sha256: str, model_hash: str, methods: Sequence[str], setting
 
 
 def model_input(clip: Clip, cfg: FeatureConfig, seconds: float | None, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """The waveform the model hears (cropped/padded to its training length when it has one) and its features."""
+    """The waveform the model hears and its features: the whole clip (every model here pools over time),
+    zero-padded about the centre to the length the model was trained on when it is shorter."""
     wave = clip.wave.to(device)
     if seconds:
-        wave = fix_length(wave, int(round(seconds * cfg.sample_rate)))
+        wave = fix_length(wave, max(wave.shape[-1], int(round(seconds * cfg.sample_rate))))
     with torch.no_grad():
         return wave, frontend(cfg, device)(wave)
 
@@ -127,7 +129,7 @@ def analyze(clip: Clip, model, card: Card | Mapping[str, Any], methods: Sequence
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ConfigError(f"Unknown explanation method(s) {unknown}. Choose from: {', '.join(METHODS)}.")
-    labels, cfg, seconds, model_hash = _card_fields(card)
+    labels, cfg, seconds, model_hash = card_fields(card)
     target_device = devices.resolve(device)
     report = progress or (lambda step, fraction: None)
     timings: dict[str, float] = {}
@@ -175,10 +177,11 @@ def analyze(clip: Clip, model, card: Card | Mapping[str, Any], methods: Sequence
         time_curves={name: m.time_profile() for name, m in maps.items()},
         audio=audio, focus_gate=gate, focus_curve=curve, sr=cfg.sample_rate, timings=timings,
         settings=settings, attention=attention, errors=errors,
+        clip_offset=(wave.shape[-1] - clip.wave.shape[-1]) // 2 / cfg.sample_rate,
     )
 
 
-def _card_fields(card: Card | Mapping[str, Any]) -> tuple[list[str], FeatureConfig, float | None, str]:
+def card_fields(card: Card | Mapping[str, Any]) -> tuple[list[str], FeatureConfig, float | None, str]:
     if isinstance(card, Mapping):
         card = Card.from_dict(card)
     if not card.labels or card.features is None:

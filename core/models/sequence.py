@@ -16,7 +16,11 @@ cnn-atn, 1 otherwise).
 
 Every model starts with an optional per-coefficient BatchNorm of the MFCCs (``input_norm``):
 MFCC scales differ by orders of magnitude (c0 is the log energy) and the LSTMs train badly on raw
-values. That is our choice; the paper standardises its features before the network.
+values. That is our choice; the paper standardises its features before the network. ``cmn``
+(off by default) first subtracts each clip's mean per coefficient (cepstral mean normalisation),
+removing a speaker's fixed timbre and the channel colour, which helps on unseen speakers.
+``scaled`` (cnn-atn, off by default) divides the scores by sqrt(H) as in scaled dot-product
+attention: wide conv maps otherwise saturate the softmax at initialisation and stall training.
 """
 
 from __future__ import annotations
@@ -33,9 +37,9 @@ from core.models.registry import (
 _S2 = "S2 (Mountzouris et al., Electronics 2023)"
 
 
-def luong_dot_attention(states: torch.Tensor, query: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def luong_dot_attention(states: torch.Tensor, query: torch.Tensor, scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """``states`` ``(B, S, H)``, ``query`` ``(B, H)`` -> context ``(B, H)``, weights ``(B, S)``."""
-    scores = torch.einsum("bsh,bh->bs", states, query)
+    scores = torch.einsum("bsh,bh->bs", states, query) * scale
     weights = torch.softmax(scores, dim=1)
     return torch.einsum("bs,bsh->bh", weights, states), weights
 
@@ -43,19 +47,20 @@ def luong_dot_attention(states: torch.Tensor, query: torch.Tensor) -> tuple[torc
 class LuongHead(nn.Module):
     """Luong attention over ``(B, S, H)`` with the last step as query, then ``tanh(W_c [c; h_last])`` and a Linear."""
 
-    def __init__(self, hidden: int, attn_dim: int, num_classes: int, dropout: float):
+    def __init__(self, hidden: int, attn_dim: int, num_classes: int, dropout: float, scaled: bool = False):
         super().__init__()
+        self.scale = hidden ** -0.5 if scaled else 1.0
         self.attn = nn.Linear(2 * hidden, attn_dim, bias=False)  # W_c
         self.drop = nn.Dropout(dropout)
         self.fc = nn.Linear(attn_dim, num_classes)
         self.num_features = attn_dim
 
     def weights(self, states: torch.Tensor) -> torch.Tensor:
-        return luong_dot_attention(states, states[:, -1])[1]
+        return luong_dot_attention(states, states[:, -1], self.scale)[1]
 
     def forward(self, states: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         last = states[:, -1]
-        context, _ = luong_dot_attention(states, last)
+        context, _ = luong_dot_attention(states, last, self.scale)
         a = self.drop(torch.tanh(self.attn(torch.cat([context, last], dim=1))))
         return a if pre_logits else self.fc(a)
 
@@ -63,13 +68,17 @@ class LuongHead(nn.Module):
 class SequenceModel(SerModel):
     frames_per_step = 1
 
-    def __init__(self, n_mfcc: int, input_norm: bool):
+    def __init__(self, n_mfcc: int, input_norm: bool, cmn: bool = False):
         super().__init__()
         self.bands = n_mfcc
+        self.cmn = cmn
         self.input_norm = nn.BatchNorm1d(n_mfcc) if input_norm else nn.Identity()
 
     def _normed(self, x: torch.Tensor) -> torch.Tensor:
-        return self.input_norm(self._check_input(x))
+        x = self._check_input(x)
+        if self.cmn:  # cepstral mean normalisation: removes each clip's fixed timbre and channel colour
+            x = x - x.mean(dim=2, keepdim=True)
+        return self.input_norm(x)
 
     def n_steps(self, n_frames: int) -> int:
         return -(-n_frames // self.frames_per_step)
@@ -80,8 +89,8 @@ class SequenceModel(SerModel):
 
 
 class SDNN(SequenceModel):
-    def __init__(self, num_classes, n_mfcc, hidden, dropout, input_norm):
-        super().__init__(n_mfcc, input_norm)
+    def __init__(self, num_classes, n_mfcc, hidden, dropout, input_norm, cmn=False):
+        super().__init__(n_mfcc, input_norm, cmn)
         layers, dim = [], n_mfcc
         for h in hidden:
             layers += [nn.Linear(dim, h), nn.ReLU(), nn.Dropout(dropout)]
@@ -102,8 +111,8 @@ class SDNN(SequenceModel):
 class LSTMModel(SequenceModel):
     """LSTM over the frames; the last step's hidden state -> dense -> classes."""
 
-    def __init__(self, num_classes, n_mfcc, hidden, layers, dropout, input_norm, head_dim):
-        super().__init__(n_mfcc, input_norm)
+    def __init__(self, num_classes, n_mfcc, hidden, layers, dropout, input_norm, head_dim, cmn=False):
+        super().__init__(n_mfcc, input_norm, cmn)
         self.lstm = nn.LSTM(n_mfcc, hidden, num_layers=layers, batch_first=True,
                             dropout=dropout if layers > 1 else 0.0)
         self.head = self._make_head(hidden, num_classes, dropout, head_dim)  # dense width / attention size
@@ -149,8 +158,9 @@ class ConvBlock1d(nn.Module):
 
 
 class CNNAttention(SequenceModel):
-    def __init__(self, num_classes, n_mfcc, channels, kernel, pool, dropout, attn_dim, input_norm):
-        super().__init__(n_mfcc, input_norm)
+    def __init__(self, num_classes, n_mfcc, channels, kernel, pool, dropout, attn_dim, input_norm, cmn=False,
+                 scaled=False):
+        super().__init__(n_mfcc, input_norm, cmn)
         blocks, in_ch = [], n_mfcc
         for c in channels:
             blocks.append(ConvBlock1d(in_ch, c, kernel, dropout, pool))
@@ -158,7 +168,7 @@ class CNNAttention(SequenceModel):
         self.blocks = nn.Sequential(*blocks)
         self.pool = pool
         self.frames_per_step = pool ** len(channels)
-        self.head = LuongHead(in_ch, attn_dim, num_classes, dropout)
+        self.head = LuongHead(in_ch, attn_dim, num_classes, dropout, scaled)
         self.num_features = attn_dim
 
     def adapt_spec(self, spec: ModelSpec) -> ModelSpec:
@@ -192,26 +202,26 @@ def _spec(name: str, description: str, **kw) -> ModelSpec:
 
 @register_model(_spec("sdnn", "dense layers on the time-averaged MFCCs"), demo={"hidden": (64, 32)})
 def sdnn(num_classes: int, *, n_mfcc: int = 40, hidden: tuple[int, ...] = (256, 128), dropout: float = 0.2,
-         input_norm: bool = True) -> SDNN:
+         input_norm: bool = True, cmn: bool = False) -> SDNN:
     n_mfcc, dropout, input_norm = _common(n_mfcc, dropout, input_norm)
-    return SDNN(num_classes, n_mfcc, check_ints("hidden", hidden), dropout, input_norm)
+    return SDNN(num_classes, n_mfcc, check_ints("hidden", hidden), dropout, input_norm, check_bool("cmn", cmn))
 
 
 @register_model(_spec("lstm", "LSTM over MFCC frames, last hidden state, dense head"), demo={"hidden": 32, "dense": 16})
 def lstm(num_classes: int, *, n_mfcc: int = 40, hidden: int = 128, layers: int = 1, dense: int = 64,
-         dropout: float = 0.2, input_norm: bool = True) -> LSTMModel:
+         dropout: float = 0.2, input_norm: bool = True, cmn: bool = False) -> LSTMModel:
     n_mfcc, dropout, input_norm = _common(n_mfcc, dropout, input_norm)
     return LSTMModel(num_classes, n_mfcc, check_int("hidden", hidden), check_int("layers", layers), dropout,
-                     input_norm, check_int("dense", dense, minimum=0))
+                     input_norm, check_int("dense", dense, minimum=0), check_bool("cmn", cmn))
 
 
 @register_model(_spec("lstm-atn", "LSTM + Luong dot-product attention (last step vs all steps)", has_attention=True),
                 demo={"hidden": 32, "attn_dim": 32})
 def lstm_atn(num_classes: int, *, n_mfcc: int = 40, hidden: int = 128, layers: int = 1, attn_dim: int = 128,
-             dropout: float = 0.2, input_norm: bool = True) -> LSTMAttention:
+             dropout: float = 0.2, input_norm: bool = True, cmn: bool = False) -> LSTMAttention:
     n_mfcc, dropout, input_norm = _common(n_mfcc, dropout, input_norm)
     return LSTMAttention(num_classes, n_mfcc, check_int("hidden", hidden), check_int("layers", layers), dropout,
-                         input_norm, check_int("attn_dim", attn_dim))
+                         input_norm, check_int("attn_dim", attn_dim), check_bool("cmn", cmn))
 
 
 @register_model(
@@ -220,7 +230,9 @@ def lstm_atn(num_classes: int, *, n_mfcc: int = 40, hidden: int = 128, layers: i
     demo={"channels": (16, 32, 32), "attn_dim": 32},
 )
 def cnn_atn(num_classes: int, *, n_mfcc: int = 40, channels: tuple[int, ...] = (64, 128, 256), kernel: int = 5,
-            pool: int = 1, attn_dim: int = 128, dropout: float = 0.2, input_norm: bool = True) -> CNNAttention:
+            pool: int = 1, attn_dim: int = 128, dropout: float = 0.2, input_norm: bool = True,
+            cmn: bool = False, scaled: bool = False) -> CNNAttention:
     n_mfcc, dropout, input_norm = _common(n_mfcc, dropout, input_norm)
     return CNNAttention(num_classes, n_mfcc, check_ints("channels", channels), check_int("kernel", kernel),
-                        check_int("pool", pool), dropout, check_int("attn_dim", attn_dim), input_norm)
+                        check_int("pool", pool), dropout, check_int("attn_dim", attn_dim), input_norm,
+                        check_bool("cmn", cmn), check_bool("scaled", scaled))

@@ -1,0 +1,102 @@
+"""Write an Analysis to files: overlay PNGs, maps (NPZ), audio versions (WAV), scores (JSON).
+
+The CLI's ``serwb explain`` and the workbench's export both use this, so a figure exported
+from the browser is the same file the command line writes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from core import __version__  # noqa: E402
+from core.audio import to_wav_bytes  # noqa: E402
+from core.explain.analysis import Analysis  # noqa: E402
+from core.explain.maps import normalise, shared_scale  # noqa: E402
+
+#: Colour-blind-safe maps: the spectrogram in grey, attributions in a perceptually uniform one.
+SPECTROGRAM_CMAP = "gray_r"
+ATTRIBUTION_CMAP = "inferno"
+
+
+def overlay_figure(analysis: Analysis, method: str, *, shared: bool = False, alpha: float = 0.6):
+    """The log-mel spectrogram with one method's map on top, on seconds x Hz axes."""
+    m = analysis.maps[method]
+    scale = shared_scale(list(analysis.maps.values())) if shared else None
+    fig, ax = plt.subplots(figsize=(8, 3.2), dpi=110)
+    extent = (float(analysis.frame_times[0]), float(analysis.frame_times[-1]), -0.5, len(analysis.band_hz) - 0.5)
+    ax.imshow(analysis.spectrogram, origin="lower", aspect="auto", cmap=SPECTROGRAM_CMAP, extent=extent)
+    values = normalise(m.values, scale)
+    image = ax.imshow(np.abs(values), origin="lower", aspect="auto", cmap=ATTRIBUTION_CMAP, alpha=alpha,
+                      extent=extent, vmin=0, vmax=1)
+    ticks = np.linspace(0, len(analysis.band_hz) - 1, 6).round().astype(int)
+    ax.set_yticks(ticks, [f"{analysis.band_hz[i]:.0f}" for i in ticks])
+    ax.set_ylabel("MFCC index" if analysis.cfg.kind == "mfcc" else "frequency (Hz, mel scale)")
+    ax.set_xlabel("time (s)")
+    ax.set_title(f"{method} for '{m.target_label}' ({m.seconds * 1000:.0f} ms)")
+    fig.colorbar(image, ax=ax, label="|attribution| (normalised)" + (", shared scale" if shared else ""))
+    fig.tight_layout()
+    return fig
+
+
+def summary(analysis: Analysis, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Scores, timings, settings and provenance as JSON-able data."""
+    return {
+        "serwb_version": __version__,
+        "clip_sha256": analysis.clip_sha256,
+        "model_weights_sha256": analysis.model_hash,
+        "features": analysis.cfg.to_dict(),
+        "labels": list(analysis.labels),
+        "probabilities": dict(zip(analysis.labels, map(float, analysis.probabilities))),
+        "predicted": analysis.predicted_label,
+        "target": analysis.labels[analysis.target],
+        "settings": analysis.settings.to_dict(),
+        "timings_s": analysis.timings,
+        "maps": {name: {"settings": dict(m.settings), "seconds": m.seconds} for name, m in analysis.maps.items()},
+        "audio": {name: {"description": v.description,
+                         "probabilities": dict(zip(analysis.labels, map(float, v.probabilities)))}
+                  for name, v in analysis.audio.items()},
+        "errors": analysis.errors,
+        **(extra or {}),
+    }
+
+
+def write(analysis: Analysis, out_dir: Path | str, extra: dict[str, Any] | None = None) -> list[Path]:
+    """Write every part of ``analysis`` under ``out_dir``; returns the files written."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for method in analysis.maps:
+        fig = overlay_figure(analysis, method)
+        path = out / f"overlay-{method}.png"
+        fig.savefig(path)
+        plt.close(fig)
+        written.append(path)
+    arrays = {"spectrogram": analysis.spectrogram, "frame_times": analysis.frame_times, "band_hz": analysis.band_hz}
+    for m in analysis.maps.values():
+        arrays.update(m.to_npz_dict())
+    np.savez_compressed(out / "maps.npz", **arrays)
+    written.append(out / "maps.npz")
+    for name, version in analysis.audio.items():
+        path = out / f"audio-{name}.wav"
+        path.write_bytes(to_wav_bytes(version.wave, analysis.sr))
+        written.append(path)
+    path = out / "analysis.json"
+    path.write_text(json.dumps(summary(analysis, extra), indent=2, default=_jsonable))
+    written.append(path)
+    return written
+
+
+def _jsonable(value):
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
