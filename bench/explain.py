@@ -13,7 +13,6 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from captum.attr import Occlusion
 from lime import lime_image

@@ -8,15 +8,6 @@ from core import models
 from core.models.eca import ECA
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These small tensors run faster on one thread than on two busy cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def paper_model():
     torch.manual_seed(0)

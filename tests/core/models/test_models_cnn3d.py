@@ -6,15 +6,6 @@ import torch
 from core import models
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These small tensors run faster on one thread than on two busy cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def labelled(frames, batch=2):
     """x[b, f, n] = 100000 b + 1000 f + n: every cell says where it came from."""
     b = torch.arange(batch)[:, None, None]

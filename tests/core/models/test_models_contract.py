@@ -12,15 +12,6 @@ from core import models
 from core.features import PRESETS
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These small tensors run faster on one thread than on two busy cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 NAMES = models.available()
 NUM_CLASSES = 4
 

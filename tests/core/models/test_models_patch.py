@@ -65,15 +65,6 @@ def fake_state_dict(shapes: dict, seed: int = 0) -> dict[str, torch.Tensor]:
     return out
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These small tensors run faster on one thread than on two busy cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # --------------------------------------------------------------------------- VGGish
 
 

@@ -8,15 +8,6 @@ import torch
 from core import models
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These small tensors run faster on one thread than on two busy cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def mfcc(batch=2, frames=7, seed=0):
     return torch.randn(batch, 40, frames, generator=torch.Generator().manual_seed(seed)) * 3
 
