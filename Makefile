@@ -48,8 +48,12 @@ bench: $(STAMP)
 DEMO_TRAIN := $(PY) -m core.cli train --corpus assets/demo --quiet
 demo-models: $(STAMP)
 	rm -rf build/demo-models
-	$(DEMO_TRAIN) --model cnn-eca --epochs 30 --model-cfg n=1 --out build/demo-models/cnn-eca
-	@for m in cnn-eca; do rm -rf assets/models/$$m && cp -r build/demo-models/$$m/model assets/models/$$m; done
+	$(DEMO_TRAIN) --model cnn-eca --model-cfg n=1 --out build/demo-models/cnn-eca
+	$(DEMO_TRAIN) --model fusion --model-cfg width=0.25 hidden=64 input_norm=true --seconds 2.9 --lr 3e-3 \
+	  --vtlp 0.1 --freq-mask 8 --time-mask 20 --out build/demo-models/fusion
+	$(DEMO_TRAIN) --model cnn-atn --model-cfg 'channels=[32,64,64]' pool=2 attn_dim=64 scaled=true --epochs 60 \
+	  --lr 3e-3 --lr-decay 0.97 --vtlp 0.1 --freq-mask 8 --time-mask 30 --out build/demo-models/cnn-atn
+	@for m in cnn-eca fusion cnn-atn; do rm -rf assets/models/$$m && cp -r build/demo-models/$$m/model assets/models/$$m; done
 
 # Localisation (planted cues), faithfulness and sanity tables of the demo cnn-eca (README figures).
 explanations: $(STAMP)

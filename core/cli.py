@@ -67,7 +67,8 @@ def _train(args: argparse.Namespace) -> None:
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_decay=args.lr_decay, seed=args.seed,
         device=args.device, amp=args.amp, seconds=args.seconds, focal_gamma=args.focal_gamma,
         class_weighted=not args.unweighted, segment_training={"auto": None, "on": True, "off": False}[args.segments],
-        gds_threshold=args.gds_threshold, workers=args.workers,
+        gds_threshold=args.gds_threshold, workers=args.workers, weight_decay=args.weight_decay,
+        gain_db=args.gain_db, vtlp=args.vtlp, freq_mask=args.freq_mask, time_mask=args.time_mask, masks=args.masks,
     )
     out = Path(args.out)
     manifest = load_manifest(Path(args.corpus))
@@ -298,12 +299,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int, default=36)
     train.add_argument("--lr", type=float, default=1e-3)
     train.add_argument("--lr-decay", type=float, default=0.95, help="learning rate factor per epoch")
+    train.add_argument("--weight-decay", type=float, default=0.0, help="Adam weight decay (L2)")
     train.add_argument("--focal-gamma", type=float, default=2.0)
     train.add_argument("--unweighted", action="store_true", help="no inverse-frequency class weights")
     train.add_argument("--seconds", type=float, default=3.0, help="clip length (crop/pad about the centre)")
     train.add_argument("--segments", choices=["auto", "on", "off"], default="auto",
                        help="segment training on 96-frame patches (auto: for patch models)")
     train.add_argument("--gds-threshold", type=float, default=None, help="Gaussian data selection threshold (S3)")
+    train.add_argument("--gain-db", type=float, default=0.0, help="augmentation: random gain in +-dB (0: off)")
+    train.add_argument("--vtlp", type=float, default=0.0,
+                       help="augmentation: vocal-tract-length perturbation, warp factors 1 +- VTLP (e.g. 0.1; 0: off)")
+    train.add_argument("--freq-mask", type=int, default=0, help="augmentation: SpecAugment frequency mask width < F bands (0: off)")
+    train.add_argument("--time-mask", type=int, default=0, help="augmentation: SpecAugment time mask width < T frames (0: off)")
+    train.add_argument("--masks", type=int, default=2, help="SpecAugment masks of each kind per training item")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", default="auto")
     train.add_argument("--amp", choices=["auto", "off", "bf16", "fp16"], default="auto")

@@ -16,6 +16,12 @@ One front end feeds both branches: the "vggish" preset. YAMNet's own front end
 (``core.features.PRESETS["yamnet"]``) differs only in the log offset (0.001 vs 0.01) and the patch
 hop (0.48 s vs 0.96 s); ``VGGISH_PARAMS`` and ``YAMNET_PARAMS`` below keep both, and the model cuts
 patches with ``patch_hop`` (VGGish's 96 frames by default).
+
+``input_norm`` (off by default, as in the paper, whose trunks start from pretrained weights):
+a per-band BatchNorm of the log-mel input, shared by both branches, before the patches are cut.
+VGGish has no normalisation layer at all, so trained from scratch on raw log-mel values (about
+-4.6 .. +3) it learns slowly; standardising each band is the usual remedy (like the sequence
+models' ``input_norm``).
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from torch import nn
 
 from core.features import PRESETS
 from core.models.registry import (
-    ClassifierHead, ModelSpec, PatchModel, check_float, check_int, register_model,
+    ClassifierHead, ModelSpec, PatchModel, check_bool, check_float, check_int, register_model,
 )
 from core.models.vggish import VGGISH_POOL_TAPS, VGGishTrunk
 from core.models.yamnet import YAMNetTrunk
@@ -58,9 +64,11 @@ def _channels_at(features: nn.Sequential, index: int) -> int:
 
 
 class FusionModel(PatchModel):
-    def __init__(self, num_classes: int, width: float, hidden: int, dropout: float, patch_hop: int):
+    def __init__(self, num_classes: int, width: float, hidden: int, dropout: float, patch_hop: int,
+                 input_norm: bool = False):
         super().__init__()
         self.patch_hop = patch_hop
+        self.input_norm = nn.BatchNorm1d(self.bands) if input_norm else nn.Identity()
         self.vggish_branch = VGGishTrunk(width, embeddings=False)
         self.yamnet_branch = YAMNetTrunk(width, n_layers=max(lv.yamnet_layer for lv in FUSION_LEVELS))
         self.level_channels = tuple(
@@ -75,7 +83,7 @@ class FusionModel(PatchModel):
     def forward_features(self, x: torch.Tensor) -> dict[str, tuple[torch.Tensor, ...]]:
         """``(B, 64, T)`` -> ``{"vggish": (pool2, pool3, pool4), "yamnet": (layer4, layer6, layer12)}``,
         each map ``(B, P, C, h, w)`` (rows = frames, columns = bands of the patch)."""
-        patches, p = self.to_patches(x)
+        patches, p = self.to_patches(self.input_norm(self._check_input(x)))
         v = self.vggish_branch.taps(patches, [lv.vggish_index for lv in FUSION_LEVELS])
         y = self.yamnet_branch.taps(patches, tuple(lv.yamnet_layer for lv in FUSION_LEVELS))
         return {"vggish": tuple(self._unflatten(m, p) for m in v), "yamnet": tuple(self._unflatten(m, p) for m in y)}
@@ -124,11 +132,12 @@ class FusionModel(PatchModel):
     demo={"width": 0.25, "hidden": 64},
 )
 def fusion(num_classes: int, *, width: float = 1.0, hidden: int = 256, dropout: float = 0.3,
-           patch_hop: int = VGGISH_PARAMS.patch_hop_frames) -> FusionModel:
+           patch_hop: int = VGGISH_PARAMS.patch_hop_frames, input_norm: bool = False) -> FusionModel:
     return FusionModel(
         num_classes,
         width=check_float("width", width, 0.0, 4.0, low_open=True),
         hidden=check_int("hidden", hidden, minimum=0),
         dropout=check_float("dropout", dropout, 0.0, 1.0),
         patch_hop=check_int("patch_hop", patch_hop),
+        input_norm=check_bool("input_norm", input_norm),
     )

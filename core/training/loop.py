@@ -33,6 +33,11 @@ Protocols (S0, S3):
 * **Gaussian data selection** (S3): ``gds_threshold=t`` drops training segments whose GDS score
   (``core.data.selection``, within each emotion) is not above ``t``; the count is reported.
 
+Training-time augmentation (``core.training.augment``, off by default): random gain on the waves
+(``gain_db``), vocal-tract-length perturbation (``vtlp``) and SpecAugment frequency/time masks
+(``freq_mask``, ``time_mask``, ``masks``) on each training batch's features (patches, for segment
+training); evaluation never sees them. They draw from the global RNG that every epoch re-seeds.
+
 Models know nothing of this module (Lightning's and SpeechBrain's split): the loop needs only
 ``forward(features) -> logits``.
 """
@@ -58,6 +63,7 @@ from core.data.dataset import ClipDataset
 from core.errors import ConfigError, CorpusError
 from core.features import FeatureConfig, frontend, num_frames, patches, preset
 from core.training import distributed, metrics
+from core.training.augment import Augmentation
 from core.training.losses import class_weights, focal_loss
 
 CHECKPOINTS = "checkpoints"
@@ -93,6 +99,12 @@ class TrainConfig:
     segment_training: bool | None = None  # None: on for patch models (S3)
     gds_threshold: float | None = None  # S3 Gaussian data selection of training segments
     workers: int = 0  # decoding processes
+    # training-time augmentation (core.training.augment; 0 = off)
+    gain_db: float = 0.0  # random gain in [-gain_db, gain_db] dB
+    vtlp: float = 0.0  # VTLP warp factors in [1 - vtlp, 1 + vtlp] (Jaitly & Hinton 2013: 0.1)
+    freq_mask: int = 0  # SpecAugment: frequency masks narrower than freq_mask bands
+    time_mask: int = 0  # SpecAugment: time masks narrower than time_mask frames
+    masks: int = 2  # masks of each kind per training item
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model_cfg", MappingProxyType(dict(self.model_cfg)))
@@ -115,6 +127,12 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+        _ = self.augmentation  # validates the augmentation settings
+
+    @property
+    def augmentation(self) -> Augmentation:
+        return Augmentation(gain_db=self.gain_db, vtlp=self.vtlp, freq_mask=self.freq_mask,
+                            time_mask=self.time_mask, masks=self.masks)
 
     def to_dict(self) -> dict:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -199,20 +217,24 @@ class _Batcher:
     """Items -> model inputs on the device. An item is (clip, version, patch); patch -1 is the whole clip."""
 
     def __init__(self, waves: torch.Tensor, versions: Sequence[FeatureConfig], device: torch.device,
-                 segment: tuple[int, int] | None):
-        """``segment``: (patch frames, patch hop) to cut patches, or None for whole clips."""
+                 segment: tuple[int, int] | None, augmentation: Augmentation | None = None):
+        """``segment``: (patch frames, patch hop) to cut patches, or None for whole clips;
+        ``augmentation``: applied to the waves (gain) and to the returned features."""
         if device.type == "cuda":  # on the GPU once when it fits easily, else pinned for fast copies
             waves = waves.to(device) if waves.numel() * waves.element_size() < WAVES_ON_DEVICE_BYTES else waves.pin_memory()
         self.waves = waves
         self.fronts = [frontend(v, device) for v in versions]
         self.device = device
         self.segment = segment
+        self.augmentation = augmentation or Augmentation()
+        self.feature_cfg = versions[0]  # versions share kind, bands and sample rate (_feature_configs)
 
     def __call__(self, items: torch.Tensor) -> torch.Tensor:
         key = items[:, 0] * len(self.fronts) + items[:, 1]
         unique, inverse = torch.unique(key, return_inverse=True)
         clips, versions = unique // len(self.fronts), unique % len(self.fronts)
         waves = self.waves[clips.to(self.waves.device)].to(self.device, non_blocking=True)
+        waves = self.augmentation.waves(waves)
         feats = None
         with torch.no_grad():
             for v in torch.unique(versions).tolist():
@@ -222,9 +244,12 @@ class _Batcher:
                     feats = out.new_empty((len(unique), *out.shape[1:]))
                 feats[mask] = out
         if self.segment is None:
-            return feats[inverse.to(self.device)]
-        cut = patches(feats, *self.segment)  # (U, P, bands, frames)
-        return cut[inverse.to(self.device), items[:, 2].to(self.device)]
+            out = feats[inverse.to(self.device)]
+        else:
+            cut = patches(feats, *self.segment)  # (U, P, bands, frames)
+            out = cut[inverse.to(self.device), items[:, 2].to(self.device)]
+        with torch.no_grad():
+            return self.augmentation.features(out, self.feature_cfg)
 
 
 def n_patches(n_frames: int, frames: int, hop: int) -> int:
@@ -367,7 +392,7 @@ def fit(train_manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, *, labe
     state = None
     if resume and latest is not None:
         state = checkpoint.load_state(latest, TRAINER)
-        differ = _settings_differ(state["config"], cfg.to_dict())
+        differ = _settings_differ(TrainConfig.from_dict(state["config"]).to_dict(), cfg.to_dict())  # older cards: defaults
         if differ or state["labels"] != labels or state["data_fingerprint"] != fingerprint:
             reasons = differ + (["labels differ"] if state["labels"] != labels else []) + \
                 (["the training data differ"] if state["data_fingerprint"] != fingerprint else [])
@@ -387,7 +412,7 @@ def fit(train_manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, *, labe
     data = decode(train_manifest, labels, seconds=cfg.seconds, sample_rate=test_feat.sample_rate,
                   workers=cfg.workers, progress=show, desc="decode train")
     n_clips, n_versions = len(data.targets), len(train_feats)
-    batcher = _Batcher(data.waves, train_feats, device, cut if segment else None)
+    batcher = _Batcher(data.waves, train_feats, device, cut if segment else None, cfg.augmentation)
     selection = None
     if segment:
         per_clip = n_patches(num_frames(data.waves.shape[1], test_feat), *cut)

@@ -5,7 +5,6 @@ import json
 import pickle
 import shutil
 
-import pytest
 
 from core import checkpoint
 from core.cli import build_parser, confusion_figure, main
