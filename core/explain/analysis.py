@@ -28,7 +28,7 @@ from core.explain.lime import LimeSettings, lime
 from core.explain.maps import AttributionMap
 from core.explain.occlusion import OcclusionSettings, occlusion
 from core.explain.sonify import FocusSettings, focus_clip, griffin_lim_audio, keep_and_remove, top_fraction_mask
-from core.explain.subject import Subject
+from core.explain.subject import Subject, model_lock
 from core.features import FeatureConfig, frontend
 
 METHODS = ("gradcam", "occlusion", "lime", "attention")
@@ -110,7 +110,7 @@ def model_input(clip: Clip, cfg: FeatureConfig, seconds: float | None, device: t
 def _rescore(model, cfg: FeatureConfig, waves: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
     """Model probabilities for each audio version, all in one batch."""
     names = list(waves)
-    with torch.no_grad():
+    with model_lock(model), torch.no_grad():
         feats = frontend(cfg, next(iter(waves.values())).device)(torch.stack([waves[n] for n in names]))
         probs = torch.softmax(model(feats), dim=-1).cpu().numpy()
     return dict(zip(names, probs))
@@ -194,7 +194,7 @@ def _attention(subject: Subject, target: int, started: float) -> tuple[np.ndarra
     model = subject.model
     if not getattr(model.spec, "has_attention", False):
         raise ConfigError(f"Model '{model.model_name}' has no attention layer; attention maps need cnn-atn or lstm-atn.")
-    with torch.no_grad():
+    with model_lock(model), torch.no_grad():
         weights = model.attention_weights(subject.features[None])
     per_frame = model.steps_to_frames(weights, subject.features.shape[-1])[0]
     grid = per_frame[None, :].expand(subject.features.shape[0], -1) / subject.features.shape[0]

@@ -19,6 +19,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 from core import devices
 from core.audio import load_audio
@@ -26,6 +27,7 @@ from core.checkpoint import Card
 from core.data.corpora import Manifest
 from core.errors import AudioError, CorpusError
 from core.explain.analysis import Settings, analyze, card_fields
+from core.explain.subject import model_lock
 from core.explain.eca import EcaProfile, eca_profiles
 from core.explain.tables import localisation_table
 from core.training.metrics import confusion_matrix, summary
@@ -92,7 +94,7 @@ def analyze_dataset(model, card: Card, manifest: Manifest, *, methods: Sequence[
         explain_settings = replace(settings, target=y if y >= 0 else None)
         analysis = analyze(clip, model, card, methods=methods, settings=explain_settings, device=target_device)
         features = torch.as_tensor(analysis.spectrogram, device=target_device)[None]
-        with torch.no_grad():
+        with model_lock(model), torch.no_grad():
             embeddings.append(model.embed(features)[0].float().cpu().numpy())
         paths.append(str(row.path))
         true.append(y)
@@ -143,5 +145,8 @@ def tsne(embeddings: np.ndarray, seed: int = 0) -> np.ndarray | None:
     if n < 5:
         return None
     perplexity = float(min(30.0, (n - 1) / 3))
-    return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(
-        embeddings.astype(np.float64))
+    # One OpenMP thread: on a busy machine scikit-learn's threads fight torch's for the cores (30 s
+    # instead of 0.2 s), and for a few hundred points one thread is as fast.
+    with threadpool_limits(1, user_api="openmp"):
+        return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(
+            embeddings.astype(np.float64))

@@ -26,7 +26,7 @@ from torch import nn
 from core.errors import ConfigError
 from core.explain.baselines import baseline
 from core.explain.maps import AttributionMap, Grid
-from core.explain.subject import Subject
+from core.explain.subject import Subject, model_lock
 
 Unit = Literal["frames", "bands", "cells"]
 UNITS = ("frames", "bands", "cells")
@@ -133,7 +133,8 @@ def randomisation_check(subject: Subject, explain: Callable[[Subject], Attributi
     predicted class). The original model is left untouched (a copy is randomised).
     """
     original = explain(subject).values
-    randomised = copy.deepcopy(subject.model).eval()
+    with model_lock(subject.model):  # never copy another thread's live hooks
+        randomised = copy.deepcopy(subject.model).eval()
     layers = _layers_top_down(randomised)[:max_steps]
     torch.manual_seed(seed)
     steps = []

@@ -16,7 +16,7 @@ from captum.attr import Occlusion
 
 from core.explain.baselines import baseline
 from core.explain.maps import AttributionMap
-from core.explain.subject import Subject
+from core.explain.subject import Subject, model_lock
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def occlusion(subject: Subject, target: int, settings: OcclusionSettings = Occlu
     strides = (min(settings.stride_bands, bands), min(_frames(settings.stride_ms, subject), frames))
     per_eval = settings.perturbations_per_eval or batch_size_for(subject)
     base = baseline(subject.features, settings.baseline, seed=settings.seed)
-    with torch.no_grad():
+    with model_lock(subject.model), torch.no_grad():
         values = Occlusion(subject.model).attribute(
             subject.features[None],
             sliding_window_shapes=window,

@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -144,10 +146,16 @@ def griffin_lim_audio(wave: torch.Tensor, cfg: FeatureConfig, mask: np.ndarray, 
     if cfg.kind == "mfcc":
         in_time = np.repeat(in_time.mean(axis=0, keepdims=True), cfg.n_mels, axis=0)
     mel = mel * torch.from_numpy(in_time).float().to(wave.device)
-    linear = (torch.linalg.pinv(fb.T) @ mel).clamp_min(0.0)
+    linear = (_mel_pinv(cfg).to(wave.device) @ mel).clamp_min(0.0)
     griffin = T.GriffinLim(n_fft=cfg.fft_size, n_iter=n_iter, win_length=cfg.win_length, hop_length=cfg.hop_length,
                            power=cfg.power, rand_init=False).to(wave.device)
     return _pad_to(griffin(linear), wave.shape[-1])
+
+
+@functools.lru_cache(maxsize=16)
+def _mel_pinv(cfg: FeatureConfig) -> torch.Tensor:
+    """Pseudo-inverse of the mel filterbank (about 1 s of SVD on a CPU), once per feature config."""
+    return torch.linalg.pinv(mel_filterbank(cfg).T)
 
 
 def _pad_to(x: torch.Tensor, n: int) -> torch.Tensor:

@@ -20,17 +20,19 @@ from torch import nn
 from core.explain.maps import AttributionMap
 from core.features import FeatureConfig, frame_times, mel_band_hz
 
-_LOCKS: "weakref.WeakKeyDictionary[nn.Module, threading.Lock]" = weakref.WeakKeyDictionary()
+_LOCKS: "weakref.WeakKeyDictionary[nn.Module, threading.RLock]" = weakref.WeakKeyDictionary()
 _LOCKS_GUARD = threading.Lock()
 
 
-def model_lock(model: nn.Module) -> threading.Lock:
-    """One lock per model object: hook-based methods hold it so that threads sharing a cached
-    model never see each other's hooks. Perturbation methods need no lock (pure forwards)."""
+def model_lock(model: nn.Module) -> threading.RLock:
+    """One re-entrant lock per model object, held by EVERY use of a shared model (forwards,
+    hooks, copies): a hook registered by one thread fires on any thread's forward, so even a
+    pure forward must not overlap another thread's Grad-CAM. torch already spreads one forward
+    over all cores, so serialising calls per model costs little."""
     with _LOCKS_GUARD:
         lock = _LOCKS.get(model)
         if lock is None:
-            lock = _LOCKS[model] = threading.Lock()
+            lock = _LOCKS[model] = threading.RLock()
         return lock
 
 
@@ -69,7 +71,7 @@ class Subject:
 
     def probabilities(self, batch: torch.Tensor, *, chunk: int = 64) -> torch.Tensor:
         """Softmax outputs for ``(N, bands, frames)`` inputs, in chunks, without gradients."""
-        with torch.no_grad():
+        with model_lock(self.model), torch.no_grad():
             return torch.cat([torch.softmax(self.model(part), dim=-1) for part in batch.split(chunk)])
 
     def make_map(self, method: str, values: torch.Tensor | np.ndarray, target: int, settings: dict[str, Any],

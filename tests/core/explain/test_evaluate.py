@@ -5,7 +5,7 @@ import pytest
 import scipy.stats
 
 from core.explain.evaluate import (
-    agreement, faithfulness, localisation, perturbation_curve, randomisation_check, rank_correlation, top_iou, unit_ranks,
+    agreement, faithfulness, localisation, randomisation_check, rank_correlation, top_iou, unit_ranks,
 )
 from core.explain.gradcam import gradcam
 from core.explain.maps import AttributionMap
