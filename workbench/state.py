@@ -1,8 +1,15 @@
 """Shared, cached resources and per-session state. Cached by explicit keys (SHA-256, names),
-never by Streamlit hashing large arrays."""
+never by Streamlit hashing large arrays.
+
+Per session (``st.session_state``): the clips added (by SHA-256), which one is current, the
+explanation settings (one ``core.explain.Settings`` shared by every page, so Explain, Listen,
+Compare and Export ask for the same cached analyses), and display preferences.
+Per server (``st.cache_resource``): the demo manifest, loaded models, the job runner.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import streamlit as st
@@ -10,12 +17,21 @@ import torch
 
 from core.audio import Clip, load_audio
 from core.data.corpora import Manifest, load_manifest
+from core.errors import CheckpointError, SerwbError
+from core.explain import Settings
 from core.features import PRESETS, log_mel
+from workbench import checkpoints
+from workbench.jobs import JobRunner
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_CORPUS = ROOT / "assets" / "demo"
 #: Uploads longer than this are refused (the byte limit is server.maxUploadSize).
 MAX_CLIP_SECONDS = 60.0
+#: Extra folders the Dataset page may open (os.pathsep-separated); the demo corpus always may.
+DATA_ROOTS_ENV = "SERWB_DATA_ROOTS"
+
+CLIP_KEY = "clip"  # the sidebar's clip picker
+MODEL_KEY = "model"  # the sidebar's model picker
 
 
 @st.cache_resource(show_spinner=False)
@@ -24,20 +40,124 @@ def demo_manifest() -> Manifest:
     return load_manifest(DEMO_CORPUS)
 
 
+JOB_WORKERS = 2
+
+
+@st.cache_resource(show_spinner=False)
+def runner() -> JobRunner:
+    """One job runner per server: analyses run once per key whichever session asks.
+
+    The CPU cores are shared out between the workers (torch's intra-op threads): more
+    threads than cores makes OpenMP's spinning threads wait on each other, which on a busy
+    machine slows everything down many times over.
+    """
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // JOB_WORKERS))
+    return JobRunner(workers=JOB_WORKERS, max_results=64)
+
+
+# ------------------------------------------------------------------------------ clips
+
+
 def clips() -> dict[str, Clip]:
     """This session's clips by SHA-256, in the order they were added."""
     return st.session_state.setdefault("clips", {})
 
 
-def add_clip(source, name: str) -> Clip:
-    """Decode and validate a clip and keep it in the session (raises core.errors.AudioError)."""
+def add_clip(source, name: str, *, make_current: bool = True) -> Clip:
+    """Decode and validate a clip and keep it in the session (raises core.errors.AudioError).
+
+    Call it from widget callbacks (they run before the sidebar's clip picker is drawn, so
+    the new clip can become the current one).
+    """
     data = source if isinstance(source, (bytes, bytearray)) else source.getvalue()
     clip = load_audio(data, max_seconds=MAX_CLIP_SECONDS, name=name)
     clips()[clip.sha256] = clip
+    if make_current:
+        st.session_state[CLIP_KEY] = clip.sha256
     return clip
+
+
+def current_clip() -> Clip | None:
+    sha = st.session_state.get(CLIP_KEY)
+    return clips().get(sha) if sha else None
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def spectrogram(sha256: str, preset: str, _clip: Clip) -> torch.Tensor:
     """Log-mel of a session clip, cached by the clip's hash and the preset name."""
     return log_mel(_clip.wave, PRESETS[preset])
+
+
+# ------------------------------------------------------------------------------ model
+
+
+def current_model() -> tuple[checkpoints.Loaded | None, SerwbError | None]:
+    """The model picked in the sidebar, or the error that stops it loading (shown in place)."""
+    path = st.session_state.get(MODEL_KEY)
+    if not path:
+        return None, CheckpointError(
+            f"No model checkpoint found. Shipped models live in {checkpoints.SHIPPED}; "
+            "start the app with `serwb app --models DIR` to add your own."
+        )
+    try:
+        return checkpoints.load(path), None
+    except SerwbError as e:
+        return None, e
+
+
+# ------------------------------------------------------------------------------ settings
+
+
+def settings() -> Settings:
+    """The session's explanation settings (core defaults until changed on a page)."""
+    return st.session_state.setdefault("settings", Settings())
+
+
+def set_settings(value: Settings) -> None:
+    st.session_state["settings"] = value
+
+
+def target_index(labels: tuple[str, ...]) -> int | None:
+    """The chosen target emotion as an index of this model's labels (None: the predicted one).
+
+    Kept as a label so that switching models keeps the choice where the label exists.
+    """
+    label = st.session_state.get("target_label")
+    return labels.index(label) if label in labels else None
+
+
+def persistent(key: str, seed) -> str:
+    """Widget key for a control whose value must survive page switches.
+
+    Streamlit forgets a widget's state when a page without it runs. The widget (key
+    ``w:<key>``) is re-seeded with ``seed`` when drawn again: the value from the session's
+    ``Settings``, or for display preferences ``stored(key, default)``.
+    """
+    widget_key = f"w:{key}"
+    if widget_key not in st.session_state:
+        st.session_state[widget_key] = seed
+    return widget_key
+
+
+def stored(key: str, default):
+    """A display preference kept outside widget state (see ``remember``)."""
+    return st.session_state.get(key, default)
+
+
+def remember(key: str) -> object:
+    """Copy a persistent widget's value to its stored key and return it."""
+    value = st.session_state[f"w:{key}"]
+    st.session_state[key] = value
+    return value
+
+
+# ------------------------------------------------------------------------------ data roots
+
+
+def data_roots() -> list[Path]:
+    """Folders the Dataset page may read: the demo corpus plus ``SERWB_DATA_ROOTS``."""
+    roots = [DEMO_CORPUS.resolve()]
+    for raw in os.environ.get(DATA_ROOTS_ENV, "").split(os.pathsep):
+        if raw.strip():
+            roots.append(Path(raw.strip()).expanduser().resolve())
+    return list(dict.fromkeys(roots))

@@ -1,81 +1,148 @@
-"""Explain: add clips (upload, record, demo) and inspect their waveform and log-mel spectrogram.
+"""Explain: add clips, see waveform, spectrogram, probabilities and Grad-CAM / occlusion / LIME overlays.
 
-Model predictions and attribution overlays arrive with the models and attribution issues.
+Grad-CAM appears first; slower methods fill in with their progress. The analysis view is a
+fragment: its controls (target, opacity, colour scale, method settings) rerun only it.
 """
+
+from __future__ import annotations
 
 import streamlit as st
 
-from core.errors import SerwbError
+from core.audio import to_wav_bytes
+from core.explain import export, shared_scale
 from core.features import PRESETS
-from workbench import state
-from workbench.components import figures
+from workbench import analyses, checkpoints, state
+from workbench.components import add_clips, controls, figures, model_card, players
 from workbench.components.errors import show_error
+from workbench.components.progress import outcome, wait
 
 st.title("Explain a clip")
+add_clips.render()
 
-upload_tab, record_tab, demo_tab = st.tabs(["Upload", "Record", "Demo clips"])
-
-with upload_tab:
-    uploads = st.file_uploader(
-        "Speech clips (WAV, FLAC, OGG, MP3)",
-        type=["wav", "flac", "ogg", "mp3"],
-        accept_multiple_files=True,
-        help=f"Up to {state.MAX_CLIP_SECONDS:.0f} s per clip.",
-    )
-    # Each upload is decoded once; its outcome (clip hash or error) is remembered by file id,
-    # so a bad file shows its message without disturbing clips already added.
-    outcomes = st.session_state.setdefault("upload_outcomes", {})
-    for upload in uploads or []:
-        if upload.file_id not in outcomes:
-            try:
-                outcomes[upload.file_id] = ("ok", state.add_clip(upload, upload.name).sha256)
-            except SerwbError as e:
-                outcomes[upload.file_id] = ("error", str(e))
-        kind, detail = outcomes[upload.file_id]
-        if kind == "error":
-            st.error(detail, icon=":material/error:")
-
-with record_tab:
-    recording = st.audio_input("Record a clip with your microphone")
-    if recording is not None:
-        try:
-            state.add_clip(recording, "recording.wav")
-        except SerwbError as e:
-            show_error(e, where="Recording")
-
-with demo_tab:
-    try:
-        manifest = state.demo_manifest()
-    except SerwbError as e:
-        show_error(e, where="Demo corpus")
-    else:
-        rows = {row.path.name: row for row in manifest.rows}
-        picked = st.selectbox("Demo clip", list(rows), index=None, placeholder="Pick a clip of the synthetic corpus")
-        if picked:
-            row = rows[picked]
-            st.caption(f"label **{row.label}** · speaker {row.speaker} · split {row.extra.get('split', '-')}")
-            try:
-                state.add_clip(row.path.read_bytes(), picked)
-            except SerwbError as e:
-                show_error(e, where=picked)
-
-clips = state.clips()
-if not clips:
-    st.info("Add a clip above to see its waveform and spectrogram.", icon=":material/info:")
+clip = state.current_clip()
+loaded, model_error = state.current_model()
+if clip is None:
+    st.info("Add a clip above to see its waveform, spectrogram and what the model made of it.", icon=":material/info:")
     st.stop()
 
-names = {sha: f"{clip.name} ({clip.duration:.1f} s)" for sha, clip in clips.items()}
-left, right = st.columns([3, 1])
-sha = left.selectbox("Clip", list(names), format_func=names.get, index=len(names) - 1)
-preset = right.selectbox("Features", [n for n, c in PRESETS.items() if c.kind == "log-mel"], index=7)
-clip = clips[sha]
+head, card_button = st.columns([4, 1], vertical_alignment="bottom")
+head.subheader(clip.name)
+if loaded is not None:
+    with card_button.popover("Model card", icon=":material/badge:", width="stretch"):
+        model_card.render(loaded)
 
+log_mel_presets = [n for n, c in PRESETS.items() if c.kind == "log-mel"]
+preferred = loaded.card.feature_preset if loaded is not None else None
+wave_col, spec_col = st.columns([2, 3])
+with wave_col:
+    st.audio(to_wav_bytes(clip.wave, clip.sr), format="audio/wav")  # as decoded: not re-normalised
+    st.plotly_chart(figures.waveform(clip.wave, clip.sr), width="stretch")
+    shown = preferred if preferred in log_mel_presets else "stft-v8"  # MFCC models: S0's log-mel
+    index = log_mel_presets.index(shown) if shown in log_mel_presets else 0
+    preset = st.selectbox("Spectrogram features", log_mel_presets, index=index)
+with spec_col:
+    st.plotly_chart(figures.spectrogram(state.spectrogram(clip.sha256, preset, clip), PRESETS[preset]), width="stretch")
+st.caption(f"{clip.duration:.2f} s · decoded from {clip.source_sr} Hz, {clip.source_channels} channel(s) · "
+           f"features: {PRESETS[preset].source} · sha256 {clip.sha256[:12]}")
+
+if model_error is not None:
+    show_error(model_error, where="Model")
+    st.stop()
 if clip.is_silent:
-    st.warning(f"'{clip.name}' is silent: there is nothing for a model to hear.", icon=":material/volume_off:")
-st.audio(clip.wave.numpy(), sample_rate=clip.sr)
-st.plotly_chart(figures.waveform(clip.wave, clip.sr), width="stretch")
-st.plotly_chart(figures.spectrogram(state.spectrogram(sha, preset, clip), PRESETS[preset]), width="stretch")
-st.caption(
-    f"{clip.duration:.2f} s · decoded from {clip.source_sr} Hz, {clip.source_channels} channel(s) · "
-    f"features: {PRESETS[preset].source} · sha256 {clip.sha256[:12]}"
-)
+    st.warning(f"'{clip.name}' is silent: there is nothing for a model to hear, so there is nothing to explain. "
+               "Add a clip with speech in it.", icon=":material/volume_off:")
+    st.stop()
+
+
+def _overlays(results, slots, opacity, shared, draw: int):
+    """(Re)draw every finished overlay; with a shared scale each new map can change the others' colours."""
+    maps = {name: m for a in results.values() for name, m in a.maps.items() if not name.startswith("gradcam-")}
+    scale = shared_scale(list(maps.values())) if shared else None
+    for part, analysis in results.items():
+        if part not in slots or part == "griffin-lim":
+            continue
+        with slots[part].container():
+            st.markdown(f"**{analyses.TITLES[part]}**")
+            if part in analysis.errors:
+                st.warning(analysis.errors[part], icon=":material/info:")
+            else:
+                st.plotly_chart(figures.overlay(analysis, part, opacity=opacity, scale=scale), width="stretch",
+                                key=f"overlay:{part}:{draw}")
+
+
+@st.fragment
+def analysis_view(sha: str, path: str) -> None:
+    clip, loaded = state.clips()[sha], checkpoints.load(path)
+    left, right = st.columns([1, 2])
+    with left:
+        target = controls.target(loaded)
+    with right:
+        opacity, shared = controls.display()
+    settings = controls.methods(loaded, state.settings())
+    settings = analyses.ui_settings(settings, target=target)
+    state.set_settings(settings)
+
+    jobs = analyses.submit_all(clip, loaded, settings)
+    method_parts = [p for p in jobs if p != "griffin-lim"]
+    probability_slot = st.empty()
+    columns = st.columns(len(method_parts))
+    slots = {part: col.empty() for part, col in zip(method_parts, columns)}
+    slots["griffin-lim"] = st.empty()
+    listen_slot = st.container()
+    results, failed = {}, {}
+
+    def on_done(part, job):
+        value, error = outcome(job)
+        if error is not None:
+            failed[part] = error
+            slots[part].error(f"**{analyses.TITLES[part]}:** {error}", icon=":material/error:")
+            return
+        results[part] = value
+        if part == "griffin-lim":
+            slots[part].empty()
+            return
+        if len(results) == 1 or part == "gradcam":
+            with probability_slot.container():
+                _probabilities(value, draw=len(results))
+        _overlays(results, slots, opacity, shared, draw=len(results))
+        if part == "gradcam" and "focus" in value.audio:
+            with listen_slot:
+                _focus_players(value)
+
+    wait(jobs, slots, on_done, label=lambda part: analyses.TITLES[part])
+    if results and not failed:
+        _export(analyses.merge(results, settings), loaded, clip)
+
+
+def _probabilities(analysis, draw: int) -> None:
+    target = analysis.labels[analysis.target] + (" (predicted)" if analysis.target == analysis.predicted else "")
+    st.markdown(f"**Prediction: {analysis.predicted_label}** · explaining **{target}**")
+    st.plotly_chart(figures.probabilities(analysis.labels, analysis.probabilities, target=analysis.target),
+                    width="stretch", key=f"probabilities:{draw}")
+    offset = getattr(analysis, "clip_offset", 0.0)
+    if offset > 0:
+        st.caption(f"The model hears the clip zero-padded to its training length: {offset:.2f} s of silence before "
+                   "and after it. The maps and players below are on that timeline.")
+
+
+def _focus_players(analysis) -> None:
+    st.markdown("##### Listen to what Grad-CAM focused on")
+    for col, name in zip(st.columns(3), ("original", "focus", "complement")):
+        with col:
+            players.player(analysis, analysis.audio[name], key="explain", download=False)
+    st.page_link("app_pages/listen.py", label="More versions, smoothing and threshold on the Listen page",
+                 icon=":material/hearing:")
+
+
+def _export(analysis, loaded, clip) -> None:
+    st.caption("Computed in: " + " · ".join(f"{name} {m.seconds:.2f} s" for name, m in analysis.maps.items())
+               + " (wall time, shared machine)")
+    st.download_button(
+        "Export (ZIP: overlays, PDF report, maps, WAVs, JSON)",
+        data=lambda: export.analysis_zip(analysis, card=loaded.card, checkpoint_hash=loaded.hash, clip_name=clip.name),
+        file_name=f"serwb-{clip.name.rsplit('.', 1)[0]}-{loaded.name}.zip", mime="application/zip",
+        icon=":material/archive:", on_click="ignore", key="export_analysis",
+    )
+
+
+analysis_view(clip.sha256, loaded.path)

@@ -1,4 +1,8 @@
-"""Plotly figure builders. Every axis carries its unit; colour maps are colour-blind safe."""
+"""Plotly figure builders for one clip. Every axis carries its unit; colour maps are colour-blind safe.
+
+They only draw: values come from ``core`` (an ``Analysis``, a spectrogram), and the scaling of
+attribution maps for display is ``core.explain.normalise`` / ``shared_scale``.
+"""
 
 from __future__ import annotations
 
@@ -6,48 +10,106 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 
+from core.explain import Analysis, normalise
 from core.features import FeatureConfig, frame_times, mel_band_hz
+from workbench.components.colours import BLUE, DIVERGING, GREY, SEQUENTIAL, UNDERLAY
 
-#: Perceptually uniform and readable with colour-vision deficiencies.
-SPECTROGRAM_COLOURS = "Cividis"
+#: Kept for callers of the shell's API.
+SPECTROGRAM_COLOURS = SEQUENTIAL
+TIME_AXIS = "time (s)"
+FREQ_AXIS = "frequency (Hz, mel scale)"
 
 
-def waveform(wave: torch.Tensor, sr: int, *, height: int = 160, max_points: int = 8000) -> go.Figure:
-    """Waveform against seconds, decimated by min/max envelope so long clips stay light."""
-    x = wave.detach().cpu().numpy()
+def envelope(x: np.ndarray, sr: int, max_points: int = 8000) -> tuple[np.ndarray, np.ndarray]:
+    """Times and values of a long signal reduced to a min/max envelope (for drawing only)."""
     step = max(1, len(x) // max_points)
-    if step > 1:
-        n = len(x) // step
-        blocks = x[: n * step].reshape(n, step)
-        t = np.repeat(np.arange(n) * step / sr, 2)
-        y = np.stack([blocks.min(axis=1), blocks.max(axis=1)], axis=1).ravel()
-    else:
-        t, y = np.arange(len(x)) / sr, x
-    fig = go.Figure(go.Scatter(x=t, y=y, mode="lines", line=dict(width=1, color="#0072B2"), name="waveform"))
+    if step == 1:
+        return np.arange(len(x)) / sr, x
+    n = len(x) // step
+    blocks = x[: n * step].reshape(n, step)
+    return np.repeat(np.arange(n) * step / sr, 2), np.stack([blocks.min(axis=1), blocks.max(axis=1)], axis=1).ravel()
+
+
+def waveform(wave: torch.Tensor | np.ndarray, sr: int, *, height: int = 160, max_points: int = 8000) -> go.Figure:
+    """Waveform against seconds, decimated by min/max envelope so long clips stay light."""
+    x = wave.detach().cpu().numpy() if isinstance(wave, torch.Tensor) else np.asarray(wave)
+    t, y = envelope(x, sr, max_points)
+    fig = go.Figure(go.Scatter(x=t, y=y, mode="lines", line=dict(width=1, color=BLUE), name="waveform"))
     fig.update_layout(height=height, margin=dict(l=60, r=20, t=10, b=40), showlegend=False)
-    fig.update_xaxes(title_text="time (s)")
+    fig.update_xaxes(title_text=TIME_AXIS)
     fig.update_yaxes(title_text="amplitude", range=[-1, 1])
     return fig
 
 
-def spectrogram(spec: torch.Tensor, cfg: FeatureConfig, *, height: int = 300) -> go.Figure:
+def _band_axis(fig: go.Figure, band_hz: np.ndarray, mfcc: bool, **where) -> None:
+    if mfcc:
+        fig.update_yaxes(title_text="MFCC index", **where)
+        return
+    ticks = np.linspace(0, len(band_hz) - 1, 6).round().astype(int)
+    fig.update_yaxes(title_text=FREQ_AXIS, tickvals=ticks, ticktext=[f"{band_hz[i]:.0f}" for i in ticks], **where)
+
+
+def spectrogram(spec: torch.Tensor | np.ndarray, cfg: FeatureConfig, *, height: int = 300) -> go.Figure:
     """Log-mel spectrogram on seconds x Hz axes (mel bands labelled by their centre frequency)."""
-    values = spec.detach().cpu().numpy()
+    values = spec.detach().cpu().numpy() if isinstance(spec, torch.Tensor) else np.asarray(spec)
     times = frame_times(values.shape[-1], cfg).numpy()
     hz = mel_band_hz(cfg).numpy()
     fig = go.Figure(
         go.Heatmap(
-            z=values,
-            x=times,
-            y=np.arange(len(hz)),
-            colorscale=SPECTROGRAM_COLOURS,
+            z=values, x=times, y=np.arange(len(hz)), colorscale=SEQUENTIAL,
             colorbar=dict(title=dict(text="log mel")),
             customdata=np.broadcast_to(hz[:, None], values.shape),
             hovertemplate="t=%{x:.2f} s<br>%{customdata:.0f} Hz<br>%{z:.2f}<extra></extra>",
         )
     )
-    ticks = np.linspace(0, len(hz) - 1, 6).round().astype(int)
-    fig.update_yaxes(title_text="frequency (Hz, mel scale)", tickvals=ticks, ticktext=[f"{hz[i]:.0f}" for i in ticks])
-    fig.update_xaxes(title_text="time (s)")
+    _band_axis(fig, hz, False)
+    fig.update_xaxes(title_text=TIME_AXIS)
     fig.update_layout(height=height, margin=dict(l=60, r=20, t=10, b=40))
+    return fig
+
+
+def probabilities(labels, probs: np.ndarray, *, target: int | None = None, height: int = 200) -> go.Figure:
+    """Class probabilities as horizontal bars; the predicted class in blue, the explained target marked."""
+    probs = np.asarray(probs, dtype=float)
+    predicted = int(np.argmax(probs))
+    names = [f"{label} ◀ explained" if i == target and target != predicted else label for i, label in enumerate(labels)]
+    fig = go.Figure()
+    for title, chosen, colour in (("predicted", True, BLUE), ("other classes", False, GREY)):
+        idx = [i for i in range(len(labels)) if (i == predicted) == chosen]
+        fig.add_bar(x=probs[idx], y=[names[i] for i in idx], orientation="h", name=title, marker_color=colour,
+                    text=[f"{probs[i]:.2f}" for i in idx], textposition="outside",
+                    hovertemplate="%{y}: %{x:.3f}<extra></extra>")
+    fig.update_xaxes(title_text="probability", range=[0, 1.12])
+    fig.update_yaxes(title_text="emotion", categoryorder="array", categoryarray=names[::-1])
+    fig.update_layout(height=height, margin=dict(l=60, r=20, t=10, b=40), barmode="overlay",
+                      legend=dict(x=1.0, xanchor="right", y=0.0, yanchor="bottom"))
+    return fig
+
+
+def overlay(analysis: Analysis, method: str, *, opacity: float = 0.6, scale: float | None = None,
+            height: int = 380) -> go.Figure:
+    """The model's input spectrogram in grey with one attribution map on top, on seconds x Hz axes.
+
+    ``scale`` shares one colour scale between maps (``core.explain.shared_scale``); None scales
+    this map by itself. Signed maps (LIME, occlusion) use a diverging scale centred on zero.
+    """
+    m = analysis.maps[method]
+    signed = bool((m.values < 0).any())
+    values = normalise(m.values, scale, signed=signed)
+    times, bands = m.frame_times, np.arange(len(m.band_hz))
+    mfcc = analysis.cfg.kind == "mfcc"
+    fig = go.Figure()
+    fig.add_heatmap(z=analysis.spectrogram, x=times, y=bands, colorscale=UNDERLAY, showscale=False,
+                    name="spectrogram", hoverinfo="skip")
+    fig.add_heatmap(
+        z=values, x=times, y=bands, opacity=opacity, name=method,
+        colorscale=DIVERGING if signed else SEQUENTIAL, zmin=-1 if signed else 0, zmax=1,
+        colorbar=dict(title=dict(text="attribution, " + ("shared scale" if scale is not None else "own scale"),
+                                 side="bottom"), orientation="h", y=-0.3, yanchor="top", thickness=10, len=0.9),
+        hovertemplate="t=%{x:.2f} s<br>band %{y}<br>attribution %{z:.2f}<extra></extra>",
+    )
+    _band_axis(fig, m.band_hz, mfcc)
+    fig.update_xaxes(title_text=TIME_AXIS)
+    fig.update_layout(height=height, margin=dict(l=60, r=10, t=30, b=110),
+                      title=dict(text=f"target '{m.target_label}' · computed in {m.seconds:.2f} s", font=dict(size=12)))
     return fig

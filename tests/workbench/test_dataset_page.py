@@ -1,0 +1,83 @@
+"""Dataset page with AppTest: data roots enforced, batch analysis of the demo corpus and of uploads."""
+
+import numpy as np
+import pytest
+import sklearn.metrics
+from wb_helpers import ROOT, arr, charts, go, start
+
+from core.audio import load_audio
+from core.data.corpora import load_manifest
+from core.explain import Settings, analyze
+
+
+def _confusion(at):
+    [chart] = [c for c in charts(at) if "predicted emotion" in str(c["layout"])
+               and c["data"][0]["type"] == "heatmap"]
+    return arr(chart["data"][0]["z"])
+
+
+def test_folders_outside_the_data_roots_are_refused(tmp_path, monkeypatch):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "escape").symlink_to(outside, target_is_directory=True)
+    monkeypatch.setenv("SERWB_DATA_ROOTS", str(root))
+    at = go(start(), "dataset")
+    for typed in ("/etc", str(outside), str(root / "escape"), "assets/demo/../../.."):
+        at.text_input(key="dataset_folder").set_value(typed).run()
+        assert not at.exception
+        assert any("outside the folders this workbench may read" in e.value for e in at.error), typed
+        assert not at.button  # nothing to analyse
+    at.text_input(key="dataset_folder").set_value(str(root / "missing")).run()
+    assert any("is not a folder" in e.value for e in at.error)
+
+
+def test_demo_corpus_analysis_matches_core_evaluate(demo_model):
+    at = go(start(), "dataset")
+    at.selectbox(key="dataset_split").select("test").run()
+    at.number_input(key="dataset_limit").set_value(12).run()
+    at.button(key="dataset_run").click().run()
+    assert not at.exception and not at.error
+    confusion = _confusion(at)
+    assert confusion.sum() == 12
+
+    model, card = demo_model
+    rows = load_manifest(ROOT / "assets" / "demo").filter(split="test").rows[:12]
+    predicted = [analyze(load_audio(r.path), model, card, methods=(), settings=Settings(audio=False),
+                         device="cpu").predicted for r in rows]
+    true = [card.labels.index(r.label) for r in rows]
+    np.testing.assert_array_equal(confusion, sklearn.metrics.confusion_matrix(true, predicted, labels=range(4)))
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["UA"] == f"{sklearn.metrics.balanced_accuracy_score(true, predicted):.1%}"
+
+    assert any("t-SNE 1" in str(c["layout"]) for c in charts(at))
+    assert any("mean attribution per band" in str(c["layout"]) for c in charts(at))
+    localisation = [d.value for d in at.dataframe if "method" in d.value.columns]
+    assert localisation and set(localisation[0]["method"]) == {"gradcam"}
+    assert len(at.get("audio")) >= 1  # the selected confusion cell's clips, to listen to
+    assert any(b.proto.label.startswith("Export") for b in at.get("download_button"))
+
+    cell = at.selectbox(key="dataset_cell")
+    cell.select_index(len(cell.options) - 1).run()
+    assert not at.exception
+
+
+def test_uploaded_clips_are_analysed_with_labels_from_their_names():
+    at = go(start(), "dataset")
+    at.radio(key="dataset_source").set_value("uploads").run()
+    files = sorted((ROOT / "assets" / "demo" / "test").rglob("*.wav"))[:6]
+    at.file_uploader(key="dataset_uploads").set_value([(f.name, f.read_bytes(), "audio/wav") for f in files]).run()
+    assert not at.error, [e.value for e in at.error]
+    at.button(key="dataset_run").click().run()
+    assert not at.exception and not at.error
+    assert _confusion(at).sum() == 6
+
+
+@pytest.mark.parametrize("name", ["noise.wav"])
+def test_uploads_without_labels_explain_how_to_name_them(name):
+    at = go(start(), "dataset")
+    at.radio(key="dataset_source").set_value("uploads").run()
+    data = (ROOT / "assets" / "demo" / "test").rglob("*.wav").__next__().read_bytes()
+    at.file_uploader(key="dataset_uploads").set_value([(name, data, "audio/wav")]).run()
+    assert any("emotion word in each name" in e.value for e in at.error)

@@ -1,0 +1,164 @@
+"""Explain page with AppTest: clips in, overlays and probabilities out, errors in place, model switch."""
+
+import numpy as np
+import pytest
+from wb_helpers import (QUICK, arr, charts, demo_clip, model_index, overlays, pick_demo, probabilities_chart, start,
+                        texts, wav_bytes)
+
+from core import checkpoint
+from core.audio import load_audio
+from core.explain import Settings, analyze, normalise
+
+
+@pytest.fixture(scope="module")
+def explained():
+    """The app after picking one demo clip (shared by the read-only checks below)."""
+    at = start()
+    return pick_demo(at, demo_clip().name)
+
+
+def test_app_opens_on_explain_with_no_errors():
+    at = start()
+    assert at.title[0].value == "Explain a clip"
+    assert not at.error
+    assert any("Add a clip" in i.value for i in at.info)
+    assert at.selectbox(key="model").value.endswith("cnn-eca")
+
+
+def test_three_overlays_on_seconds_and_hz_axes_with_colour_bars(explained):
+    at = explained
+    assert not at.error and not at.exception
+    found = {c["data"][1]["name"]: c for c in overlays(at)}
+    assert len(found) == 3, list(found)
+    for chart in found.values():
+        layout = chart["layout"]
+        assert layout["xaxis"]["title"]["text"] == "time (s)"
+        assert "Hz" in layout["yaxis"]["title"]["text"]
+        assert "attribution" in chart["data"][1]["colorbar"]["title"]["text"]
+        assert chart["data"][1]["colorscale"] and chart["data"][0]["colorscale"]
+    markdown = [m.value for m in at.markdown]
+    assert [m for m in markdown if m in ("**Grad-CAM**", "**Occlusion**", "**LIME**")][-3:] == [
+        "**Grad-CAM**", "**Occlusion**", "**LIME**"]
+
+
+def test_probabilities_sum_to_one_and_match_core(explained, demo_model):
+    model, card = demo_model
+    shown = probabilities_chart(explained)
+    assert sum(shown.values()) == pytest.approx(1.0, abs=1e-5)
+    clip = load_audio(demo_clip().read_bytes(), name=demo_clip().name)
+    reference = analyze(clip, model, card, methods=("gradcam",), settings=Settings(audio=False), device="cpu")
+    assert shown == pytest.approx(dict(zip(card.labels, map(float, reference.probabilities))), abs=1e-5)
+
+
+def test_gradcam_overlay_draws_the_core_map(explained, demo_model):
+    model, card = demo_model
+    clip = load_audio(demo_clip().read_bytes(), name=demo_clip().name)
+    reference = analyze(clip, model, card, methods=("gradcam",), settings=Settings(audio=False), device="cpu")
+    [gradcam] = [c for c in overlays(explained) if c["data"][1]["name"] == "gradcam"]
+    np.testing.assert_allclose(arr(gradcam["data"][1]["z"]), normalise(reference.maps["gradcam"].values), atol=1e-5)
+    np.testing.assert_allclose(arr(gradcam["data"][1]["x"]), reference.frame_times, atol=1e-6)
+
+
+def test_focus_players_model_card_and_export_are_there(explained):
+    at = explained
+    assert len(at.get("audio")) >= 4  # the clip, then original / focus / complement
+    assert "Grad-CAM focus clip" in texts(at)
+    assert "**Classes:** `angry`, `happy`, `neutral`, `sad`" in texts(at)
+    assert "held out" in texts(at)  # training metrics in the model card
+    assert any(b.proto.label.startswith("Export") for b in at.get("download_button"))
+
+
+def test_colour_scale_and_target_controls_rerun_with_new_figures(explained):
+    at = explained
+    at.radio(key="w:scale").set_value("shared").run()
+    assert not at.exception
+    assert len(overlays(at)) == 3
+    assert all("shared scale" in c["data"][1]["colorbar"]["title"]["text"] for c in overlays(at))
+    [target] = [s for s in at.selectbox if s.label == "Target emotion"]
+    target.select("sad").run()
+    assert not at.exception and not at.error
+    assert "explaining **sad**" in texts(at)
+    assert len(overlays(at)) == 3
+    assert all("target 'sad'" in c["layout"]["title"]["text"] for c in overlays(at))
+
+
+def test_bad_uploads_show_their_message_and_keep_earlier_results():
+    at = start()
+    pick_demo(at, demo_clip().name)
+    before = len(overlays(at))
+    assert before == 3
+    at.file_uploader(key="upload_files").set_value([
+        ("corrupt.wav", b"RIFF\x00\x00\x00\x00WAVEnot really audio" * 10, "audio/wav"),
+        ("notes.mp3", b"this is text, not sound", "audio/mpeg"),
+        ("long.wav", wav_bytes(np.zeros(16_000 * 61, dtype=np.float32) + 0.01), "audio/wav"),
+    ]).run()
+    assert not at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert "'corrupt.wav' could not be decoded" in errors
+    assert "'notes.mp3' could not be decoded" in errors
+    assert "long.wav" in errors and "60" in errors
+    assert "Traceback" not in texts(at)
+    assert len(overlays(at)) == before  # the earlier results stay
+    assert at.selectbox(key="clip").value is not None
+
+
+def test_a_recording_becomes_the_current_clip_and_is_explained():
+    at = start()
+    data = demo_clip(index=1).read_bytes()
+    at.audio_input(key="record_clip").set_value(("recording.wav", data, "audio/wav")).run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key="clip").value == load_audio(data).sha256
+    assert at.subheader[0].value.startswith("recording ")
+    assert len(overlays(at)) == 3
+
+
+def test_a_silent_clip_says_so_and_the_earlier_clip_comes_back():
+    at = start()
+    pick_demo(at, demo_clip().name)
+    first = at.selectbox(key="clip").index
+    at.file_uploader(key="upload_files").set_value(("quiet.wav", wav_bytes(np.zeros(16_000)), "audio/wav")).run()
+    assert not at.exception
+    assert any("'quiet.wav' is silent" in w.value for w in at.warning)
+    assert not overlays(at)
+    at.selectbox(key="clip").select_index(first).run()
+    assert len(overlays(at)) == 3
+
+
+def test_switching_models_reexplains_and_a_broken_checkpoint_errors_in_place(extra_models):
+    at = start()
+    plain, broken, shipped = (model_index(at, p) for p in ("plain-cnn", "broken", "cnn-eca (demo)"))
+    at.selectbox(key="model").select_index(shipped).run()
+    pick_demo(at, demo_clip().name)
+    demo_probabilities = probabilities_chart(at)
+
+    at.selectbox(key="model").select_index(plain).run()
+    assert not at.exception and not at.error
+    model, card = checkpoint.load(extra_models / "plain-cnn", "cpu")
+    clip = load_audio(demo_clip().read_bytes(), name=demo_clip().name)
+    reference = analyze(clip, model, card, methods=("gradcam",), settings=Settings(audio=False), device="cpu")
+    expected = dict(zip(card.labels, map(float, reference.probabilities)))
+    assert probabilities_chart(at) == pytest.approx(expected, abs=1e-5)
+    assert probabilities_chart(at) != pytest.approx(demo_probabilities, abs=1e-3)
+
+    at.selectbox(key="model").select_index(broken).run()
+    assert not at.exception
+    assert any("is not valid JSON" in e.value for e in at.error)
+    assert at.title[0].value == "Explain a clip" and charts(at)  # the page and the clip's charts stay
+
+    at.selectbox(key="model").select_index(shipped).run()
+    assert probabilities_chart(at) == pytest.approx(demo_probabilities, abs=1e-6)
+
+
+def test_quick_settings_reach_the_method_controls(explained):
+    assert explained.number_input(key="w:lime_samples").value == QUICK.lime.num_samples
+
+
+def test_an_attention_model_on_mfccs_adds_its_attention_map(attention_model):
+    at = start()
+    at.selectbox(key="model").select_index(model_index(at, "cnn-atn")).run()
+    pick_demo(at, demo_clip().name)
+    assert not at.error
+    found = {c["data"][1]["name"]: c for c in overlays(at)}
+    assert list(found) == ["gradcam", "occlusion", "lime", "attention"]
+    assert all(c["layout"]["yaxis"]["title"]["text"] == "MFCC index" for c in found.values())
+    assert sum(probabilities_chart(at).values()) == pytest.approx(1.0, abs=1e-5)

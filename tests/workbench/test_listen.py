@@ -1,0 +1,61 @@
+"""Listen page with AppTest: curve under the waveform, every version's player, probabilities and download."""
+
+import numpy as np
+import pytest
+from wb_helpers import QUICK, arr, charts, demo_clip, go, pick_demo, start, texts
+
+from core.audio import load_audio
+from core.explain import analyze
+from workbench import analyses
+
+
+@pytest.fixture(scope="module")
+def listening():
+    at = start()
+    pick_demo(at, demo_clip().name)
+    return go(at, "listen")
+
+
+def _chart(at, trace_name):
+    return [c for c in charts(at) if any(d.get("name") == trace_name for d in c["data"])][0]
+
+
+def test_curve_is_aligned_under_the_waveform(listening):
+    chart = _chart(listening, "Grad-CAM curve, smoothed (S3)")
+    layout = chart["layout"]
+    assert layout["yaxis"]["title"]["text"] == "amplitude"
+    assert layout["yaxis2"]["title"]["text"] == "activation (normalised)"
+    assert layout["xaxis2"]["title"]["text"] == "time (s)"
+    assert layout["xaxis"]["matches"] == "x2"  # one shared time axis
+    names = {d["name"] for d in chart["data"]}
+    assert {"waveform", "focus gate (0–1)", "gradcam over frequency", "occlusion over frequency"} <= names
+
+
+def test_every_version_has_a_player_a_download_and_probabilities_from_core(listening, demo_model):
+    at = listening
+    assert not at.exception and not at.error
+    assert len(at.get("audio")) == 6  # original, focus, complement, Griffin-Lim, keep, remove
+    assert len(at.get("download_button")) == 6
+    versions = _chart(at, "angry")
+    names = list(arr(versions["data"][0]["x"]))
+    assert {"original", "focus", "complement", "griffin-lim", "gradcam-keep", "lime-remove"} <= set(names)
+    table = np.stack([arr(d["y"]) for d in versions["data"]], axis=1)  # (versions, emotions)
+    np.testing.assert_allclose(table.sum(axis=1), 1.0, atol=1e-5)
+    model, card = demo_model
+    clip = load_audio(demo_clip().read_bytes(), name=demo_clip().name)
+    reference = analyze(clip, model, card, methods=("gradcam",), settings=analyses.part_settings("gradcam", QUICK),
+                        device="cpu")
+    for name in ("original", "focus", "complement", "gradcam-keep"):
+        np.testing.assert_allclose(table[names.index(name)], reference.audio[name].probabilities, atol=1e-5)
+
+
+def test_smoothing_changes_the_curve_and_other_methods_have_keep_remove(listening):
+    at = listening
+    before = arr(_chart(at, "Grad-CAM curve, smoothed (S3)")["data"][2]["y"]).copy()
+    at.slider(key="w:smooth_ms").set_value(30).run()
+    assert not at.exception and not at.error
+    after = arr(_chart(at, "Grad-CAM curve, smoothed (S3)")["data"][2]["y"])
+    assert before.shape == after.shape and not np.allclose(before, after)
+    at.radio(key="listen_method").set_value("occlusion").run()
+    assert "occlusion: keep only (phase kept)" in texts(at)
+    assert "occlusion: remove only (phase kept)" in texts(at)

@@ -1,0 +1,122 @@
+"""Which ``core.explain.analyze`` calls a page needs, submitted as shared background jobs.
+
+One clip's explanation is split into parts, one ``analyze`` call each, so that Grad-CAM shows
+first while slower methods fill in, and a change to one method's settings recomputes only
+that method:
+
+- ``gradcam``: Grad-CAM, probabilities, focus clip and complement, keep/remove versions;
+- ``occlusion`` / ``lime`` / ``attention``: that map and its keep/remove versions;
+- ``griffin-lim``: the Grad-CAM keep-only spectrogram inverted without phase (slow: last).
+
+Each part's settings keep only the fields that affect it (the rest at core defaults), so its
+``core.explain.cache_key`` changes only when it must. ``merge`` joins finished parts into
+one ``Analysis`` for pages and export; it copies dicts and computes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Sequence
+
+from core.audio import Clip
+from core.explain import Analysis, FocusSettings, LimeSettings, OcclusionSettings, Settings, analyze, cache_key
+from workbench import state
+from workbench.checkpoints import Loaded
+from workbench.jobs import Job
+
+TITLES = {"gradcam": "Grad-CAM", "occlusion": "Occlusion", "lime": "LIME", "attention": "Attention",
+          "griffin-lim": "Griffin-Lim"}
+
+
+def part_settings(part: str, settings: Settings) -> Settings:
+    """Only the fields of ``settings`` that change this part's result."""
+    common = dict(target=settings.target, keep_fraction=settings.keep_fraction, griffin_lim_iters=0)
+    if part == "gradcam":
+        return Settings(gradcam_layer=settings.gradcam_layer, focus=settings.focus, **common)
+    if part == "griffin-lim":
+        return Settings(**{**common, "griffin_lim_iters": settings.griffin_lim_iters},
+                        gradcam_layer=settings.gradcam_layer, focus=FocusSettings())
+    if part == "occlusion":
+        return Settings(occlusion=settings.occlusion, **common)
+    if part == "lime":
+        return Settings(lime=settings.lime, **common)
+    return Settings(**common)
+
+
+def part_methods(part: str) -> tuple[str, ...]:
+    return ("gradcam",) if part == "griffin-lim" else (part,)
+
+
+def parts_for(loaded: Loaded, *, griffin_lim: bool = True) -> list[str]:
+    """The parts to compute for this model, in the order they should appear."""
+    parts = list(loaded.methods)
+    if griffin_lim and "gradcam" in parts:
+        parts.append("griffin-lim")
+    return parts
+
+
+def key(clip: Clip, loaded: Loaded, part: str, settings: Settings) -> str:
+    return cache_key(clip.sha256, loaded.hash, part_methods(part), part_settings(part, settings)) + f":{part}"
+
+
+def submit(clip: Clip, loaded: Loaded, part: str, settings: Settings) -> Job:
+    """Start (or find) the job for one part; its value is an ``Analysis``."""
+    methods, s = part_methods(part), part_settings(part, settings)
+
+    def compute(progress):
+        return analyze(clip, loaded.replica(), loaded.card, methods=methods, settings=s, device="auto",
+                       progress=lambda step, fraction: progress(fraction, TITLES.get(step, step)))
+
+    return state.runner().submit(key(clip, loaded, part, settings), compute, label=f"{TITLES[part]} of {clip.name}")
+
+
+def fit_to_model(settings: Settings, loaded: Loaded) -> Settings:
+    """The session's settings for this model: the chosen target emotion looked up in its labels, and a
+    Grad-CAM layer chosen for another model dropped (e.g. after switching models on another page)."""
+    layer = settings.gradcam_layer
+    if layer is not None:
+        try:
+            loaded.model.get_submodule(layer)
+        except AttributeError:
+            layer = None
+    return replace(settings, target=state.target_index(loaded.labels), gradcam_layer=layer)
+
+
+def submit_all(clip: Clip, loaded: Loaded, settings: Settings, parts: Sequence[str] | None = None) -> dict[str, Job]:
+    """Every part for this clip and model (see ``parts_for``), with ``settings`` fitted to the model."""
+    settings = fit_to_model(settings, loaded)
+    return {part: submit(clip, loaded, part, settings) for part in (parts or parts_for(loaded))}
+
+
+def merge(parts: dict[str, Analysis], settings: Settings) -> Analysis:
+    """One ``Analysis`` holding every finished part's maps, curves and audio versions."""
+    order = [p for p in ("gradcam", "occlusion", "lime", "attention", "griffin-lim") if p in parts]
+    base = parts[order[0]]
+    maps, curves, audio, timings, errors = {}, {}, {}, {}, {}
+    for part in order:
+        a = parts[part]
+        if part != "griffin-lim":
+            maps.update(a.maps)
+            curves.update(a.time_curves)
+        audio.update({n: v for n, v in a.audio.items() if part != "griffin-lim" or n == "griffin-lim"})
+        timings.update({f"{part}: {step}": seconds for step, seconds in a.timings.items()})
+        errors.update(a.errors)
+    focus = parts.get("gradcam")
+    return replace(
+        base, maps=maps, time_curves=curves, audio=audio, timings=timings, errors=errors, settings=settings,
+        focus_gate=focus.focus_gate if focus else None, focus_curve=focus.focus_curve if focus else None,
+        attention=parts["attention"].attention if "attention" in parts else None,
+    )
+
+
+def ui_settings(settings: Settings, *, target: int | None, gradcam_layer: str | None = None,
+                occlusion: OcclusionSettings | None = None, lime: LimeSettings | None = None,
+                focus: FocusSettings | None = None, keep_fraction: float | None = None) -> Settings:
+    """``settings`` with the controls a page changed (None: keep)."""
+    changes = {"target": target}
+    for name, value in (("occlusion", occlusion), ("lime", lime), ("focus", focus), ("keep_fraction", keep_fraction)):
+        if value is not None:
+            changes[name] = value
+    if gradcam_layer is not None:
+        changes["gradcam_layer"] = gradcam_layer or None
+    return replace(settings, **changes)

@@ -1,0 +1,159 @@
+"""Dataset: batch analysis of a corpus folder (inside the data roots only) or of many uploads.
+
+Confusion matrix (click a cell to list its clips for listening), t-SNE of the model embedding
+coloured by emotion (S1), per-emotion frequency-attribution profiles (S3), localisation on the
+planted-cue clips, and an export. Everything comes from ``core.explain.dataset.analyze_dataset``,
+run as a shared background job with its progress; results are cached by clip list, model and
+settings, and the last result stays in the session.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core.errors import SerwbError
+from core.explain import export
+from workbench import checkpoints, datasets, state
+from workbench.components import dataset_figures
+from workbench.components.errors import show_error
+from workbench.components.players import probability_text
+from workbench.components.progress import wait_one
+
+RESULT = "dataset_result"  # (job key, DatasetAnalysis, source text) of the last analysis
+CELL = "dataset_cell"
+
+st.title("Analyse a dataset")
+loaded, error = state.current_model()
+if error is not None:
+    show_error(error, where="Model")
+    st.stop()
+
+roots = state.data_roots()
+source = st.radio("Clips", ["folder", "uploads"], horizontal=True, key="dataset_source",
+                  format_func={"folder": "A corpus folder", "uploads": "Uploaded clips"}.get)
+manifest = None
+try:
+    if source == "folder":
+        folder = st.text_input("Corpus folder", value="assets/demo", key="dataset_folder",
+                               help="Readable folders: " + ", ".join(str(r) for r in roots))
+        st.caption("Data roots: " + ", ".join(f"`{r}`" for r in roots) + f" (add more with {state.DATA_ROOTS_ENV}).")
+        manifest = datasets.folder_manifest(datasets.resolve_folder(folder))
+    else:
+        files = st.file_uploader("Labelled clips (emotion in the file name, a corpus naming, or with a manifest.csv)",
+                                 type=["wav", "flac", "ogg", "mp3", "csv"], accept_multiple_files=True,
+                                 key="dataset_uploads")
+        if files:
+            manifest = datasets.uploads_manifest(files)
+except SerwbError as e:
+    st.error(str(e), icon=":material/error:")
+
+if manifest is not None:
+    splits = sorted({r.extra.get("split") for r in manifest.rows if r.extra.get("split")} - {"cue"})
+    a, b, c = st.columns(3)
+    options = ["all", *splits]
+    split = a.selectbox("Split", options, index=options.index("test") if "test" in options else 0, key="dataset_split",
+                        help="Planted-cue clips are always kept for the localisation table.") if splits else "all"
+    methods = b.multiselect("Attribution methods (for the profiles)", ["gradcam", "occlusion", "lime"],
+                            default=["gradcam"], key="dataset_methods",
+                            help="Occlusion and LIME take seconds per clip.")
+    limit = c.number_input("At most this many clips (0: all)", min_value=0, value=0, step=10, key="dataset_limit")
+    if split != "all":
+        manifest = manifest.filter(split=[split, "cue"])
+    cue = sum(1 for r in manifest.rows if r.extra.get("split") == "cue")
+    st.caption(f"{len(manifest) - cue} clips ({manifest.corpus}) to analyse" +
+               (f", plus {cue} planted-cue clips for the localisation table" if cue else "") +
+               (f"; {manifest.skipped} file(s) left out" if manifest.skipped else "") + ".")
+    if st.button("Analyse", type="primary", icon=":material/play_arrow:", key="dataset_run"):
+        job = datasets.submit(loaded, manifest, methods=methods or ("gradcam",), max_clips=int(limit) or None)
+        result, message = wait_one(job, "Dataset analysis")
+        if message is not None:
+            st.error(message, icon=":material/error:")
+        else:
+            st.session_state[RESULT] = (job.key, result, f"{manifest.root} ({split})")
+            st.session_state.pop(CELL, None)
+
+if RESULT not in st.session_state:
+    st.info("Pick a folder or upload clips, then press Analyse.", icon=":material/info:")
+    st.stop()
+
+
+def _select_cell():
+    """A click on the confusion matrix selects that cell (the selectbox below follows)."""
+    event = st.session_state.get("confusion_chart")
+    points = (event or {}).get("selection", {}).get("points", []) if event else []
+    result = st.session_state[RESULT][1]
+    if points:
+        labels = list(result.labels)
+        st.session_state[CELL] = (labels.index(points[0]["y"]), labels.index(points[0]["x"]))
+
+
+@st.fragment
+def results_view(path: str) -> None:
+    """The last analysis' results; choosing a confusion cell reruns only this."""
+    loaded = checkpoints.load(path)
+    job_key, result, described = st.session_state[RESULT]
+    if not job_key.startswith(f"dataset:{loaded.hash}:"):
+        st.warning("These results are from another model than the one now selected; press Analyse to redo them.",
+                   icon=":material/warning:")
+    st.subheader(f"Results: {described}")
+    st.caption(f"{len(result.paths)} clips" + (f"; {len(result.skipped)} could not be read" if result.skipped else ""))
+    cols = st.columns(4)
+    for col, name in zip(cols, ("UA", "WA", "ACC")):
+        if name in result.metrics:
+            col.metric(name, f"{result.metrics[name]:.1%}")
+
+    left, right = st.columns(2)
+    with left:
+        st.markdown("##### Confusion matrix")
+        st.plotly_chart(dataset_figures.confusion(result.confusion, result.labels), width="stretch",
+                        key="confusion_chart", on_select=_select_cell, selection_mode="points")
+        cells = [(i, j) for i in range(len(result.labels)) for j in range(len(result.labels)) if result.confusion[i, j]]
+        if cells:
+            if st.session_state.get(CELL) not in cells:
+                st.session_state[CELL] = cells[0]
+            cell = st.selectbox("Clips of the cell", cells, key=CELL,
+                                format_func=lambda c: f"true {result.labels[c[0]]} → predicted {result.labels[c[1]]} "
+                                                      f"({int(result.confusion[c])} clips)")
+            paths = result.cell(*cell)
+            for clip_path in paths[:8]:  # analysed clips: inside a data root or the upload folder
+                index = result.paths.index(clip_path)
+                st.markdown(f"`{Path(clip_path).name}` · "
+                            + probability_text(result.labels, result.probabilities[index]))
+                st.audio(Path(clip_path).read_bytes())
+            if len(paths) > 8:
+                st.caption(f"… and {len(paths) - 8} more.")
+    with right:
+        st.markdown("##### t-SNE of the model embedding (S1)")
+        if result.tsne is None:
+            st.info("t-SNE needs at least 5 clips.", icon=":material/info:")
+        else:
+            st.plotly_chart(dataset_figures.tsne(result.tsne, np.asarray(result.true), np.asarray(result.predicted),
+                                                 list(result.labels), result.paths), width="stretch", key="tsne_chart")
+
+    if result.frequency_profiles:
+        st.markdown("##### Frequency-attribution profile per emotion (S3)")
+        figure = dataset_figures.frequency_profiles(result.frequency_profiles, result.band_hz, list(result.labels),
+                                                    mfcc=loaded.card.features.kind == "mfcc")
+        st.plotly_chart(figure, width="stretch", key="profiles_chart")
+    if result.localisation:
+        st.markdown("##### Localisation on the planted-cue clips")
+        st.caption("inside_share: share of positive attribution inside the planted phrase; pointing: the map's peak "
+                   "falls inside it; chance: the phrase's share of the clip (what a uniform map scores).")
+        st.dataframe(pd.DataFrame(result.localisation), hide_index=True, width="stretch")
+    if result.skipped:
+        with st.expander(f"{len(result.skipped)} clip(s) left out"):
+            st.dataframe(pd.DataFrame([{"clip": k, "why": v} for k, v in result.skipped.items()]), hide_index=True)
+
+    st.download_button(
+        "Export (ZIP: figures, PDF report, arrays, JSON)",
+        data=lambda: export.dataset_zip(result, card=loaded.card, checkpoint_hash=loaded.hash, source=described),
+        file_name="serwb-dataset.zip", mime="application/zip", icon=":material/archive:", on_click="ignore",
+        key="export_dataset",
+    )
+
+
+results_view(loaded.path)

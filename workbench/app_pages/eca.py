@@ -1,0 +1,97 @@
+"""ECA: per-emotion mean channel weights of each efficient-channel-attention block (S0's figure).
+
+Over the demo corpus (its labels) or over the clips added in this session (grouped by the
+emotion the model predicts for them), with the spread, and the current clip's gates on top.
+Profiles come from ``core.explain.dataset.analyze_dataset`` / ``core.explain.eca``.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+import torch
+
+from core.explain.eca import eca_gates, eca_profiles
+from workbench import analyses, checkpoints, datasets, state
+from workbench.components import dataset_figures
+from workbench.components.errors import show_error
+from workbench.components.progress import wait_one
+
+SOURCES = {
+    "demo-test": "Demo corpus, held-out test speakers",
+    "demo-all": "Demo corpus, all train and test clips",
+    "session": "Clips added in this session (grouped by predicted emotion)",
+}
+
+st.title("ECA channel weights")
+loaded, error = state.current_model()
+if error is not None:
+    show_error(error, where="Model")
+    st.stop()
+if not loaded.spec.eca_taps:
+    st.info(f"Model '{loaded.name}' has no efficient-channel-attention blocks. Pick a cnn-eca model in the sidebar "
+            "to see its per-emotion channel weights.", icon=":material/info:")
+    st.stop()
+st.caption(f"Model **{loaded.name}**: ECA after {', '.join(loaded.spec.eca_taps)}. Each line is one emotion's mean "
+           "sigmoid gate per channel (S0 plots blocks 5 and 6 this way); the band is ± one standard deviation.")
+
+
+def _analysed(clip, loaded):
+    """The current settings' Grad-CAM part of a session clip (model input and prediction)."""
+    settings = analyses.fit_to_model(state.settings(), loaded)
+    return wait_one(analyses.submit(clip, loaded, "gradcam", settings), f"Model input of {clip.name}")
+
+
+def _session_profiles(loaded):
+    clips = [c for c in state.clips().values() if not c.is_silent]
+    if not clips:
+        return None, "No clips with sound in this session yet: add some on the Explain page."
+    batches = []
+    for clip in clips:
+        analysis, message = _analysed(clip, loaded)
+        if message is not None:
+            return None, message
+        device = next(loaded.model.parameters()).device
+        batches.append((torch.as_tensor(analysis.spectrogram, device=device)[None], [analysis.predicted]))
+    return eca_profiles(loaded.model, batches, loaded.labels), None
+
+
+@st.fragment
+def eca_view(path: str) -> None:
+    loaded = checkpoints.load(path)
+    left, right = st.columns([3, 1])
+    source = left.radio("Profiles over", list(SOURCES), format_func=SOURCES.get, key="eca_source")
+    spread = right.toggle("Show spread (± std)", value=True, key="eca_spread")
+    if source == "session":
+        profiles, message = _session_profiles(loaded)
+    else:
+        manifest = state.demo_manifest()
+        manifest = manifest.filter(split="test" if source == "demo-test" else ["train", "test"])
+        result, message = wait_one(datasets.submit(loaded, manifest, methods=()), SOURCES[source])
+        profiles = result.eca if result is not None else None
+        if result is not None and result.skipped:
+            st.warning(f"{len(result.skipped)} clip(s) could not be read and were left out.", icon=":material/warning:")
+    if message is not None:
+        st.error(message, icon=":material/error:")
+        return
+
+    current, clip = None, state.current_clip()
+    if clip is not None and not clip.is_silent:
+        analysis, message = _analysed(clip, loaded)
+        if message is None:
+            device = next(loaded.model.parameters()).device
+            current = eca_gates(loaded.model, torch.as_tensor(analysis.spectrogram, device=device)[None])
+            st.markdown(f"Black dotted line: **{clip.name}** (predicted **{analysis.predicted_label}**).")
+    st.plotly_chart(dataset_figures.eca(profiles, current, spread=spread), width="stretch", key="eca_figure")
+
+    st.markdown("##### Channels whose weight differs most between emotions")
+    rows = []
+    for tap, profile in profiles.items():
+        for rank, channel in enumerate(profile.separating_channels(k=8), start=1):
+            rows.append({"block": tap, "rank": rank, "channel": int(channel),
+                         **{label: float(profile.mean[i, channel]) for i, label in enumerate(profile.labels)
+                            if profile.count[i] > 0}})
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+
+eca_view(loaded.path)

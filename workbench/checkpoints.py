@@ -1,0 +1,153 @@
+"""Which checkpoints the workbench offers, and loading them once per server.
+
+Offered: every folder under assets/models that holds a card.json (the shipped demo models),
+plus the folders named by ``SERWB_MODELS`` (``serwb app --models DIR`` sets it; an
+``os.pathsep``-separated list, each entry a checkpoint folder or a folder of them). An entry
+that holds no checkpoint is still listed, so that choosing it shows core.checkpoint's
+message saying what is wrong instead of silently hiding the user's folder.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+import torch
+
+from core import checkpoint, models
+from core.checkpoint import Card
+from core.explain.subject import model_lock
+from core.models import ModelSpec
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "assets" / "models"
+ENV = "SERWB_MODELS"
+CARD = checkpoint.CARD
+
+
+_THREAD = threading.local()
+#: Models a worker thread keeps its own copy of (see ``Loaded.replica``).
+REPLICAS_PER_THREAD = 4
+
+
+@dataclass(frozen=True, eq=False)
+class Loaded:
+    """A checkpoint loaded once per server.
+
+    Computations run on a *replica*: each job thread's own copy of the model. Hook-based
+    explainers (Grad-CAM, ECA gates) register hooks on the model's modules, and a hook fires
+    for every thread's forward pass, so a perturbation method's plain forward in another
+    thread would feed a Grad-CAM hook mid-call. Separate copies keep the threads apart; the
+    shared ``model`` is used directly only under core's ``model_lock``.
+    """
+
+    path: str
+    model: torch.nn.Module
+    card: Card
+    hash: str  # core.checkpoint.checkpoint_hash: weights + what the card says changes outputs
+
+    @property
+    def name(self) -> str:
+        return self.card.model
+
+    @property
+    def spec(self) -> ModelSpec:
+        return self.model.spec
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.card.labels
+
+    def replica(self) -> torch.nn.Module:
+        """This thread's own copy of the model (made once per thread; a few kept per thread)."""
+        replicas: OrderedDict = getattr(_THREAD, "replicas", None) or OrderedDict()
+        _THREAD.replicas = replicas
+        model = replicas.get(self.hash)
+        if model is None:
+            with model_lock(self.model):  # no hook is registered while we copy
+                model = replicas[self.hash] = copy.deepcopy(self.model).eval()
+            while len(replicas) > REPLICAS_PER_THREAD:
+                replicas.popitem(last=False)
+        replicas.move_to_end(self.hash)
+        return model
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        """Attribution methods this model supports, cheapest first (Grad-CAM leads on the page)."""
+        found = ["gradcam"] if self.spec.cam_layers else []
+        found += ["occlusion", "lime"]
+        if self.spec.has_attention:
+            found.append("attention")
+        return tuple(found)
+
+
+def _children(folder: Path) -> list[Path]:
+    try:
+        return sorted(p for p in folder.iterdir() if p.is_dir() and (p / CARD).is_file())
+    except OSError:
+        return []
+
+
+def _short(path: Path) -> str:
+    """A checkpoint's name for the picker: ``serwb train --out DIR`` writes DIR/model, so say DIR."""
+    return f"{path.parent.name}/{path.name}" if path.name == "model" else path.name
+
+
+def available() -> dict[str, str]:
+    """``{path: label}`` of every offered checkpoint; extra folders first, then the shipped ones."""
+    found: dict[str, str] = {}
+    for raw in os.environ.get(ENV, "").split(os.pathsep):
+        if not raw.strip():
+            continue
+        folder = Path(raw.strip()).expanduser().resolve()
+        inside = [folder] if (folder / CARD).is_file() else _children(folder)
+        for path in inside or [folder]:
+            found.setdefault(str(path), f"{_short(path)} ({path.parent})")
+    for path in _children(SHIPPED):
+        found.setdefault(str(path.resolve()), f"{path.name} (demo)")
+    return found
+
+
+def default(paths: list[str]) -> str | None:
+    """Prefer a model given on the command line, then the shipped cnn-eca, then the first."""
+    extra = [p for p in paths if not p.startswith(str(SHIPPED.resolve()))]
+    if extra:
+        return extra[0]
+    shipped = [p for p in paths if Path(p).name == "cnn-eca"]
+    return (shipped or paths or [None])[0]
+
+
+def _stamp(path: str) -> tuple:
+    """Changes when the checkpoint's files change, so an overwritten checkpoint is reloaded."""
+    stamp = []
+    for name in (CARD, checkpoint.WEIGHTS):
+        try:
+            s = (Path(path) / name).stat()
+            stamp.append((name, s.st_mtime_ns, s.st_size))
+        except OSError:
+            stamp.append((name, None, None))
+    return tuple(stamp)
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=8)
+def _load(path: str, stamp: str) -> Loaded:
+    model, card = checkpoint.load(path, device="auto")
+    return Loaded(path=path, model=model, card=card, hash=checkpoint.checkpoint_hash(path))
+
+
+def load(path: str) -> Loaded:
+    """The loaded checkpoint (raises core.errors.CheckpointError, which is not cached, so a fix is seen)."""
+    return _load(path, repr(_stamp(path)))
+
+
+def describe(name: str) -> str:
+    try:
+        spec = models.spec(name)
+    except Exception:  # noqa: BLE001 - an unknown name is reported by checkpoint.load
+        return ""
+    return f"{spec.paper}: {spec.description}"

@@ -1,0 +1,117 @@
+"""Which clips the Dataset and ECA pages may analyse, and their dataset analyses as shared jobs.
+
+A typed folder is accepted only when it resolves (symlinks followed) inside a data root: the
+demo corpus, or a folder named in ``SERWB_DATA_ROOTS``. Nothing outside them is opened.
+Uploaded clips are written once, by content hash, to a private temporary folder and read as a
+corpus: a manifest.csv among them, a known corpus naming (RAVDESS, CREMA-D, ...), or an
+emotion word in each file name (``clip_angry.wav``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import streamlit as st
+
+from core.data.corpora import Manifest, load_manifest, normalize_label
+from core.errors import CorpusError
+from core.explain.dataset import analyze_dataset, dataset_key
+from workbench import state
+from workbench.checkpoints import Loaded
+from workbench.jobs import Job
+
+UPLOAD_ROOT = Path(tempfile.gettempdir()) / "serwb-dataset-uploads"
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+
+
+def resolve_folder(raw: str) -> Path:
+    """The folder ``raw`` names (relative paths are read from the repository root) if it lies in a data root."""
+    text = raw.strip()
+    if not text:
+        raise CorpusError("Type the path of a corpus folder.")
+    path = Path(text).expanduser()
+    resolved = (path if path.is_absolute() else state.ROOT / path).resolve()
+    roots = state.data_roots()
+    if not any(resolved == root or resolved.is_relative_to(root) for root in roots):
+        allowed = ", ".join(str(r) for r in roots)
+        raise CorpusError(f"'{text}' is outside the folders this workbench may read ({allowed}). "
+                          f"Pick a folder inside one of them, or restart with {state.DATA_ROOTS_ENV} set to add one.")
+    if not resolved.is_dir():
+        raise CorpusError(f"'{text}' is not a folder. Check the path; it must be a corpus folder inside a data root.")
+    return resolved
+
+
+@st.cache_resource(show_spinner="Listing the corpus…", max_entries=16, ttl=120)
+def folder_manifest(folder: Path) -> Manifest:
+    """The manifest of a checked folder (``resolve_folder``), re-read at most every two minutes."""
+    return load_manifest(folder)
+
+
+def label_from_name(name: str) -> str | None:
+    """An emotion word (3+ letters) in a file name, e.g. ``demo-01_s00_angry.wav`` -> ``angry``."""
+    for token in re.split(r"[^A-Za-z]+", Path(name).stem):
+        if len(token) >= 3 and normalize_label(token):
+            return normalize_label(token)
+    return None
+
+
+def uploads_manifest(files: Sequence) -> Manifest:
+    """A manifest over uploaded files (Streamlit ``UploadedFile``s), written once per distinct set."""
+    if not files:
+        raise CorpusError("Upload some clips first.")
+    named = {}
+    for f in files:
+        name = Path(f.name).name
+        if name.lower() == "manifest.csv" or name.lower().endswith(AUDIO_SUFFIXES):
+            named[name] = f.getvalue()
+    digest = hashlib.sha256(repr(sorted((n, hashlib.sha256(b).hexdigest()) for n, b in named.items())).encode())
+    folder = UPLOAD_ROOT / digest.hexdigest()[:20]
+    if not folder.is_dir():
+        _write(folder, named)
+    if (folder / "flat" / "manifest.csv").is_file():
+        return load_manifest(folder / "flat")  # the user's manifest: its errors are the user's to see
+    try:
+        return load_manifest(folder / "flat")  # a known corpus naming
+    except CorpusError:
+        pass
+    if not any((folder / "by-label").iterdir()):
+        raise CorpusError("None of the uploaded clips says its emotion: name them as a known corpus does "
+                          "(RAVDESS, CREMA-D, EMO-DB, SAVEE, TESS), put an emotion word in each name "
+                          "(clip_angry.wav), or upload a manifest.csv with columns path,label beside them.")
+    return load_manifest(folder / "by-label", corpus="folder")
+
+
+def _write(folder: Path, named: dict[str, bytes]) -> None:
+    UPLOAD_ROOT.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=UPLOAD_ROOT))
+    (staging / "flat").mkdir()
+    (staging / "by-label").mkdir()
+    for name, data in named.items():
+        (staging / "flat" / name).write_bytes(data)
+        label = label_from_name(name)
+        if label and name.lower() != "manifest.csv":
+            (staging / "by-label" / label).mkdir(exist_ok=True)
+            (staging / "by-label" / label / name).write_bytes(data)
+    try:
+        os.rename(staging, folder)
+    except OSError:  # another session wrote the same set meanwhile
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def submit(loaded: Loaded, manifest: Manifest, *, methods: Sequence[str] = ("gradcam",),
+           max_clips: int | None = None) -> Job:
+    """Start (or find) the dataset analysis of ``manifest``; its value is a ``DatasetAnalysis``."""
+    methods = tuple(methods)
+    key = f"dataset:{loaded.hash}:{dataset_key(manifest, loaded.card, methods, max_clips)}"
+
+    def compute(progress):
+        return analyze_dataset(loaded.replica(), loaded.card, manifest, methods=methods, max_clips=max_clips,
+                               device="auto", progress=progress)
+
+    return state.runner().submit(key, compute, label=f"Dataset analysis of {manifest.root.name}")
