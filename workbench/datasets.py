@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -27,6 +28,7 @@ from workbench.checkpoints import Loaded
 from workbench.jobs import Job
 
 UPLOAD_ROOT = Path(tempfile.gettempdir()) / "serwb-dataset-uploads"
+UPLOAD_TTL_S = 24 * 3600  # staged uploads unused for a day are deleted
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 
 
@@ -74,6 +76,8 @@ def uploads_manifest(files: Sequence) -> Manifest:
     folder = UPLOAD_ROOT / digest.hexdigest()[:20]
     if not folder.is_dir():
         _write(folder, named)
+    os.utime(folder)  # in use: keep it out of the next sweep
+    _sweep(keep=folder)
     if (folder / "flat" / "manifest.csv").is_file():
         return load_manifest(folder / "flat")  # the user's manifest: its errors are the user's to see
     try:
@@ -102,6 +106,17 @@ def _write(folder: Path, named: dict[str, bytes]) -> None:
         os.rename(staging, folder)
     except OSError:  # another session wrote the same set meanwhile
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _sweep(keep: Path, max_age_s: float = UPLOAD_TTL_S) -> None:
+    """Delete staged upload sets nobody has used for ``max_age_s``, so the temporary folder stays bounded."""
+    cutoff = time.time() - max_age_s
+    for folder in UPLOAD_ROOT.iterdir():
+        try:
+            if folder != keep and folder.is_dir() and folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:  # removed by another session meanwhile
+            continue
 
 
 def submit(loaded: Loaded, manifest: Manifest, *, methods: Sequence[str] = ("gradcam",),

@@ -48,3 +48,30 @@ def test_data_roots_follow_symlinks_before_checking(tmp_path, monkeypatch):
 ])
 def test_labels_of_uploaded_files_come_from_an_emotion_word(name, label):
     assert datasets.label_from_name(name) == label
+
+
+class Upload:
+    """What Streamlit's UploadedFile offers the Dataset page: a name and the bytes."""
+
+    def __init__(self, path: Path):
+        self.name, self._data = path.name, path.read_bytes()
+
+    def getvalue(self) -> bytes:
+        return self._data
+
+
+def test_uploaded_sets_are_staged_once_and_stale_sets_are_swept(tmp_path, monkeypatch):
+    monkeypatch.setattr(datasets, "UPLOAD_ROOT", tmp_path)
+    stale, recent = tmp_path / "stale", tmp_path / "recent"
+    for folder in (stale, recent):
+        folder.mkdir()
+    day_ago = os.stat(stale).st_mtime - datasets.UPLOAD_TTL_S - 60
+    os.utime(stale, (day_ago, day_ago))
+    clips = sorted((ROOT / "assets" / "demo" / "test").rglob("*.wav"))[:4]
+    manifest = datasets.uploads_manifest([Upload(p) for p in clips])
+    assert len(manifest.rows) == 4 and all(row.label for row in manifest.rows)
+    assert not stale.exists() and recent.exists()
+    again = datasets.uploads_manifest([Upload(p) for p in reversed(clips)])
+    assert again.root == manifest.root  # the same set, in any order, is written once
+    with pytest.raises(CorpusError, match="Upload some clips"):
+        datasets.uploads_manifest([])
