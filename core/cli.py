@@ -204,7 +204,11 @@ def _evaluate_explanations(args: argparse.Namespace) -> None:
     from core import checkpoint
     from core.data.corpora import load_manifest
     from core.explain import tables
+    from core.explain.baselines import BASELINES
+    from core.explain.evaluate import UNITS
 
+    if args.unit not in UNITS or args.baseline not in BASELINES:
+        raise ConfigError(f"--unit must be one of {', '.join(UNITS)} and --baseline one of {', '.join(BASELINES)}.")
     model, card = checkpoint.load(args.checkpoint, args.device)
     manifest = load_manifest(Path(args.corpus))
     methods = _methods(args.methods)
@@ -213,7 +217,8 @@ def _evaluate_explanations(args: argparse.Namespace) -> None:
     jobs = [("localisation", lambda p: tables.localisation_table(model, card, manifest, methods, device=args.device,
                                                                  progress=p)),
             ("faithfulness", lambda p: tables.faithfulness_table(model, card, plain, methods, device=args.device,
-                                                                 max_clips=args.max_clips, progress=p)),
+                                                                 max_clips=args.max_clips, unit=args.unit,
+                                                                 baseline_kind=args.baseline, progress=p)),
             ("sanity", lambda p: tables.sanity_table(model, card, plain, device=args.device,
                                                      max_clips=min(5, args.max_clips), progress=p))]
     for name, job in jobs:
@@ -351,6 +356,10 @@ def build_parser() -> argparse.ArgumentParser:
     trust.add_argument("--methods", default="gradcam,occlusion,lime")
     trust.add_argument("--split", default="test", help="clips for faithfulness and sanity ('all' for every clip)")
     trust.add_argument("--max-clips", type=int, default=20, help="clips for the faithfulness table")
+    trust.add_argument("--unit", default="cells",
+                       help="what deletion/insertion removes or adds: time x band cells, frames or bands")
+    trust.add_argument("--baseline", default="mean", help="what a removed unit becomes: mean (of its band), "
+                       "silence or noise")
     trust.add_argument("--out", required=True, help="folder for explanations.json and explanations.md")
     trust.add_argument("--device", default="auto")
     trust.add_argument("--quiet", action="store_true")

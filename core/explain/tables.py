@@ -18,7 +18,7 @@ from core.audio import load_audio
 from core.data.corpora import Manifest
 from core.errors import CorpusError
 from core.explain.analysis import Settings, analyze
-from core.explain.evaluate import faithfulness, localisation, randomisation_check
+from core.explain.evaluate import Unit, faithfulness, localisation, randomisation_check
 from core.explain.gradcam import gradcam
 from core.explain.subject import Subject
 
@@ -66,7 +66,8 @@ def localisation_table(model, card, manifest: Manifest, methods: Sequence[str] =
 
 def faithfulness_table(model, card, manifest: Manifest, methods: Sequence[str] = ("gradcam", "occlusion", "lime"),
                        settings: Settings = Settings(), device: str = "auto", max_clips: int = 20,
-                       progress: Progress | None = None) -> dict[str, dict[str, float]]:
+                       unit: Unit = "cells", baseline_kind: str = "mean",
+                       progress: Progress | None = None) -> dict[str, dict[str, float | int | str]]:
     """Per method (and a random order): mean deletion and insertion AUC over up to ``max_clips`` clips."""
     rows = manifest.rows[:max_clips]
     aucs: dict[str, dict[str, list]] = {}
@@ -74,13 +75,13 @@ def faithfulness_table(model, card, manifest: Manifest, methods: Sequence[str] =
         analysis = analyze(load_audio(row.path), model, card, methods=methods, settings=replace(settings, audio=False),
                            device=device)
         subject = Subject(model, _features_on(model, analysis), analysis.cfg, analysis.labels)
-        for name, curves in faithfulness(subject, analysis.maps).items():
+        for name, curves in faithfulness(subject, analysis.maps, unit=unit, baseline_kind=baseline_kind).items():
             for mode, curve in curves.items():
                 aucs.setdefault(name, {}).setdefault(mode, []).append(curve.auc)
         if progress:
             progress((i + 1) / len(rows))
-    return {name: {f"{mode}_auc": float(np.mean(v)) for mode, v in modes.items()} | {"clips": len(rows)}
-            for name, modes in aucs.items()}
+    return {name: {f"{mode}_auc": float(np.mean(v)) for mode, v in modes.items()}
+            | {"unit": unit, "baseline": baseline_kind, "clips": len(rows)} for name, modes in aucs.items()}
 
 
 def sanity_table(model, card, manifest: Manifest, device: str = "auto", max_clips: int = 5,
@@ -111,7 +112,7 @@ def markdown(results: dict[str, dict]) -> str:
     out = []
     for name, table in results.items():
         rows = table if all(isinstance(v, dict) for v in table.values()) else {"gradcam": table}
-        columns = sorted({c for row in rows.values() for c in row}, key=lambda c: (c == "clips", c))
+        columns = sorted({c for row in rows.values() for c in row}, key=lambda c: (c in ("unit", "baseline", "clips"), c))
         out += [f"### {name}", "", "| method | " + " | ".join(columns) + " |",
                 "|---|" + "---|" * len(columns)]
         for method, row in rows.items():

@@ -70,7 +70,11 @@ def test_evaluate_explanations_writes_the_three_tables(tmp_path, capsys):
         assert row["clips"] == 3 and 0 <= row["inside_share"] <= 1 and 0 <= row["pointing_accuracy"] <= 1
         assert 0 < row["chance"] < 1
         assert set(tables["faithfulness"][method]) >= {"deletion_auc", "insertion_auc"}
+        assert tables["faithfulness"][method]["unit"] == "cells" and tables["faithfulness"][method]["baseline"] == "mean"
     assert -1 <= tables["sanity"]["gradcam_rank_correlation_fully_randomised"] <= 1
     text = (out / "explanations.md").read_text()
     assert "### localisation" in text and "| gradcam |" in text
     assert text in capsys.readouterr().out
+    assert main(["evaluate-explanations", str(MODEL), "--corpus", str(corpus), "--unit", "pixels",
+                 "--out", str(out)]) == 1
+    assert "--unit must be one of frames, bands, cells" in capsys.readouterr().err

@@ -76,8 +76,10 @@ def compare_view(sha: str, path: str) -> None:
 
     st.subheader("Deletion and insertion curves")
     a, b, c = st.columns(3)
-    unit = a.radio("Units removed / inserted", evaluate.UNITS, horizontal=True, key="faith_unit")
-    baseline = b.selectbox("Removed means", BASELINES, key="faith_baseline")
+    unit = a.radio("Units removed / inserted", evaluate.UNITS, index=evaluate.UNITS.index("cells"), horizontal=True,
+                   key="faith_unit", help="Time x band cells keep the random reference fair; scattered silent "
+                   "frames break a clip more than any one region does.")
+    baseline = b.selectbox("Removed means", BASELINES, index=BASELINES.index("mean"), key="faith_baseline")
     steps = c.slider("Steps", 5, 50, 20, key="faith_steps")
     job = state.runner().submit(
         _key("faithfulness", jobs, unit, baseline, steps),
