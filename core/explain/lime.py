@@ -31,7 +31,7 @@ class LimeSettings:
     baseline: str = "silence"
     kernel_width: float = 0.25  # lime_image's default
     seed: int = 0
-    batch_size: int = 64
+    batch_size: int | None = None  # None: Subject.batch_size() (free memory, cache on CPU)
 
 
 def grid_for(subject: Subject, settings: LimeSettings) -> Grid:
@@ -52,13 +52,14 @@ def lime(subject: Subject, target: int, settings: LimeSettings = LimeSettings(),
     keep_all = torch.as_tensor(samples, dtype=subject.features.dtype, device=subject.device)
     base = baseline(subject.features, settings.baseline, seed=settings.seed)
 
+    size = settings.batch_size or subject.batch_size()
     probabilities = []
-    for start in range(0, settings.num_samples, settings.batch_size):
-        keep = keep_all[start : start + settings.batch_size][:, cells]  # (n, bands, frames) of 0/1
+    for start in range(0, settings.num_samples, size):
+        keep = keep_all[start : start + size][:, cells]  # (n, bands, frames) of 0/1
         batch = base + keep * (subject.features - base)
-        probabilities.append(subject.probabilities(batch))
+        probabilities.append(subject.probabilities(batch, chunk=size))
         if progress:
-            progress(min(1.0, (start + settings.batch_size) / settings.num_samples))
+            progress(min(1.0, (start + size) / settings.num_samples))
     labels = torch.cat(probabilities).cpu().numpy()
 
     distances = sklearn.metrics.pairwise_distances(samples, samples[:1], metric="cosine").ravel()
@@ -74,5 +75,5 @@ def lime(subject: Subject, target: int, settings: LimeSettings = LimeSettings(),
     cell_values = np.zeros(grid.n_cells)
     for cell, weight in weights:
         cell_values[cell] = weight
-    recorded = {**asdict(settings), "cells": [grid.n_band_cells, grid.n_frame_cells], "fit_r2": float(score)}
+    recorded = {**asdict(settings), "batch_size": size, "cells": [grid.n_band_cells, grid.n_frame_cells], "fit_r2": float(score)}
     return subject.make_map("lime", grid.expand(cell_values), target, recorded, started)

@@ -27,24 +27,11 @@ class OcclusionSettings:
     stride_bands: int = 8
     baseline: str = "silence"
     seed: int = 0
-    perturbations_per_eval: int | None = None  # None: sized from free memory
+    perturbations_per_eval: int | None = None  # None: Subject.batch_size() (free memory, cache on CPU)
 
 
 def _frames(ms: float, subject: Subject) -> int:
     return max(1, int(round(ms / subject.cfg.hop_ms)))
-
-
-def batch_size_for(subject: Subject, budget_bytes: int | None = None, cap: int = 256) -> int:
-    """How many perturbed inputs one forward can take: a share of free device memory divided by
-    a generous per-input estimate (activations of a small CNN are ~100x the input)."""
-    per_input = subject.features.numel() * subject.features.element_size() * 100
-    if budget_bytes is None:
-        if subject.device.type == "cuda":
-            free, _ = torch.cuda.mem_get_info(subject.device)
-            budget_bytes = free // 4
-        else:
-            budget_bytes = 512 * 2**20
-    return int(max(1, min(cap, budget_bytes // per_input)))
 
 
 def occlusion(subject: Subject, target: int, settings: OcclusionSettings = OcclusionSettings()) -> AttributionMap:
@@ -52,7 +39,7 @@ def occlusion(subject: Subject, target: int, settings: OcclusionSettings = Occlu
     bands, frames = subject.features.shape
     window = (min(settings.window_bands, bands), min(_frames(settings.window_ms, subject), frames))
     strides = (min(settings.stride_bands, bands), min(_frames(settings.stride_ms, subject), frames))
-    per_eval = settings.perturbations_per_eval or batch_size_for(subject)
+    per_eval = settings.perturbations_per_eval or subject.batch_size()
     base = baseline(subject.features, settings.baseline, seed=settings.seed)
     with model_lock(subject.model), torch.no_grad():
         values = Occlusion(subject.model).attribute(

@@ -112,7 +112,7 @@ def markdown(results: dict[str, dict]) -> str:
     out = []
     for name, table in results.items():
         rows = table if all(isinstance(v, dict) for v in table.values()) else {"gradcam": table}
-        columns = sorted({c for row in rows.values() for c in row}, key=lambda c: (c in ("unit", "baseline", "clips"), c))
+        columns = sorted({c for row in rows.values() for c in row}, key=lambda c: (c == "clips", c in ("unit", "baseline"), c))
         out += [f"### {name}", "", "| method | " + " | ".join(columns) + " |",
                 "|---|" + "---|" * len(columns)]
         for method, row in rows.items():

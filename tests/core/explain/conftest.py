@@ -6,14 +6,13 @@ noise only. A faithful explanation of class 1 must point at the patch.
 
 import pytest
 import torch
+from planted_patch import BANDS, FRAMES, PATCH_BANDS, PATCH_FRAMES
 
 from core.checkpoint import Card
 from core.explain.subject import Subject
 from core.features import PRESETS
 from core.models import build
 
-BANDS, FRAMES = 64, 100
-PATCH_BANDS, PATCH_FRAMES = slice(20, 36), slice(40, 61)
 LABELS = ("absent", "present")
 
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from captum.attr import LayerGradCam, Occlusion
 
-from conftest import PATCH_BANDS, PATCH_FRAMES
+from planted_patch import PATCH_BANDS, PATCH_FRAMES
 from core.errors import ConfigError
 from core.explain.baselines import BASELINES, baseline
 from core.explain.gradcam import gradcam
