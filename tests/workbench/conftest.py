@@ -5,6 +5,8 @@ from wb_helpers import DEMO_MODEL
 
 from core import checkpoint, models
 
+SHIPPED = DEMO_MODEL.parent  # assets/models
+
 
 @pytest.fixture(scope="session")
 def demo_model():
@@ -27,20 +29,14 @@ def extra_models(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def fusion_model(tmp_path, monkeypatch):
-    """An (untrained) S3 fusion model at its demo size, offered through SERWB_MODELS."""
-    model = models.build("fusion", 4, **models.demo_config("fusion"))
-    checkpoint.save(model, {"labels": ["angry", "happy", "neutral", "sad"], "training": {"seconds": 3.0}},
-                    tmp_path / "fusion")
-    monkeypatch.setenv("SERWB_MODELS", str(tmp_path / "fusion"))
-    return tmp_path / "fusion"
+def fusion_model(monkeypatch):
+    """The shipped S3 fusion checkpoint (trained on the demo corpus), with no extra models offered."""
+    monkeypatch.delenv("SERWB_MODELS", raising=False)
+    return SHIPPED / "fusion"
 
 
 @pytest.fixture
-def attention_model(tmp_path, monkeypatch):
-    """An (untrained) S2 CNN-attention model on MFCCs at its demo size, offered through SERWB_MODELS."""
-    model = models.build("cnn-atn", 4, **models.demo_config("cnn-atn"))
-    checkpoint.save(model, {"labels": ["angry", "happy", "neutral", "sad"], "training": {"seconds": 3.0}},
-                    tmp_path / "cnn-atn")
-    monkeypatch.setenv("SERWB_MODELS", str(tmp_path / "cnn-atn"))
-    return tmp_path / "cnn-atn"
+def attention_model(monkeypatch):
+    """The shipped S2 CNN-attention checkpoint on MFCCs, with no extra models offered."""
+    monkeypatch.delenv("SERWB_MODELS", raising=False)
+    return SHIPPED / "cnn-atn"
