@@ -45,8 +45,15 @@ class Settings:
     lime: LimeSettings = LimeSettings()
     focus: FocusSettings = FocusSettings()
     keep_fraction: float = 0.2  # share of the map kept by the phase-preserving versions
-    griffin_lim_iters: int = 32
+    griffin_lim_iters: int = 32  # 0: no Griffin-Lim version; otherwise at least 32
     audio: bool = True  # build and re-score the audio versions
+
+    def __post_init__(self):
+        if self.griffin_lim_iters and self.griffin_lim_iters < 32:
+            raise ConfigError(f"Griffin-Lim needs at least 32 iterations to be worth hearing (got "
+                              f"{self.griffin_lim_iters}); use 32 or more, or 0 to leave it out.")
+        if not 0 < self.keep_fraction <= 1:
+            raise ConfigError(f"keep_fraction is the share of the map kept, in (0, 1]; got {self.keep_fraction}.")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -130,7 +137,7 @@ def analyze(clip: Clip, model, card: Card | Mapping[str, Any], methods: Sequence
     if unknown:
         raise ConfigError(f"Unknown explanation method(s) {unknown}. Choose from: {', '.join(METHODS)}.")
     labels, cfg, seconds, model_hash = card_fields(card)
-    target_device = devices.resolve(device)
+    target_device = devices.for_model(model, device)
     report = progress or (lambda step, fraction: None)
     timings: dict[str, float] = {}
 
@@ -220,10 +227,11 @@ def _audio_versions(subject: Subject, wave: torch.Tensor, maps: dict[str, Attrib
         share = f"top {settings.keep_fraction:.0%} of the {name} map"
         descriptions[f"{name}-keep"] = f"only the {share} (phase kept): sufficiency"
         descriptions[f"{name}-remove"] = f"all but the {share} (phase kept): comprehensiveness"
-    if "gradcam" in maps and settings.griffin_lim_iters > 0:
-        mask = top_fraction_mask(maps["gradcam"].values, settings.keep_fraction)
-        waves["griffin-lim"] = griffin_lim_audio(wave, cfg, mask, maps["gradcam"].frame_times, settings.griffin_lim_iters)
-        descriptions["griffin-lim"] = "Grad-CAM keep-only mel spectrogram inverted by Griffin-Lim (phase re-estimated)"
+    source = "gradcam" if "gradcam" in maps else next((n for n in maps if not n.startswith("gradcam-")), None)
+    if source and settings.griffin_lim_iters:
+        mask = top_fraction_mask(maps[source].values, settings.keep_fraction)
+        waves["griffin-lim"] = griffin_lim_audio(wave, cfg, mask, maps[source].frame_times, settings.griffin_lim_iters)
+        descriptions["griffin-lim"] = f"{source} keep-only mel spectrogram inverted by Griffin-Lim (phase re-estimated)"
     scores = _rescore(subject.model, cfg, waves)
     audio = {n: AudioVersion(n, w.detach().cpu(), scores[n], descriptions[n]) for n, w in waves.items()}
     return audio, gate, curve

@@ -59,10 +59,12 @@ class DatasetAnalysis:
         return [p for p, hit in zip(self.paths, hits) if hit]
 
 
-def dataset_key(manifest: Manifest, card: Card, methods: Sequence[str], max_clips: int | None) -> str:
+def dataset_key(manifest: Manifest, card: Card, methods: Sequence[str], max_clips: int | None,
+                settings: Settings = Settings()) -> str:
     """Cache key: the clip list (paths and sizes), the weights hash and the settings."""
     rows = [(str(r.path), r.label, r.path.stat().st_size if r.path.exists() else -1) for r in manifest.rows]
-    payload = json.dumps([rows, card.weights_sha256, sorted(methods), max_clips], sort_keys=True)
+    payload = json.dumps([rows, card.weights_sha256, sorted(methods), max_clips, settings.to_dict()], sort_keys=True,
+                         default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -75,8 +77,7 @@ def analyze_dataset(model, card: Card, manifest: Manifest, *, methods: Sequence[
     if not rows:
         raise CorpusError(f"No clips to analyse in {manifest.root}: the folder or manifest lists no audio.")
     labels, cfg, seconds, _ = card_fields(card)
-    target_device = devices.resolve(device)
-    model = model.to(target_device).eval()
+    target_device = devices.for_model(model, device)
     label_index = {name: i for i, name in enumerate(labels)}
     settings = replace(settings, audio=False)
 
@@ -102,7 +103,7 @@ def analyze_dataset(model, card: Card, manifest: Manifest, *, methods: Sequence[
         features_seen.append((features, y))
         band_hz = analysis.band_hz
         for name, m in analysis.maps.items():
-            if name in profiles:
+            if name in profiles and y >= 0:  # per-emotion profiles, like the metrics, need a known label
                 profiles[name].setdefault(labels[analysis.target], []).append(m.frequency_profile())
     if not paths:
         raise CorpusError(f"None of the {len(rows)} clips in {manifest.root} could be decoded; "

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import sklearn.metrics
-from wb_helpers import ROOT, arr, charts, go, start
+from wb_helpers import ROOT, arr, charts, go, model_index, start
 
 from core.audio import load_audio
 from core.data.corpora import load_manifest
@@ -61,6 +61,11 @@ def test_demo_corpus_analysis_matches_core_evaluate(demo_model):
     cell = at.selectbox(key="dataset_cell")
     cell.select_index(len(cell.options) - 1).run()
     assert not at.exception
+
+    at.selectbox(key="model").select_index(model_index(at, "fusion")).run()  # results stay, marked as cnn-eca's
+    assert not at.exception and not at.error
+    assert any("from another model (cnn-eca)" in w.value for w in at.warning)
+    np.testing.assert_array_equal(_confusion(at), confusion)
 
 
 def test_uploaded_clips_are_analysed_with_labels_from_their_names():

@@ -24,7 +24,7 @@ TIMEOUT = 240
 QUICK = Settings(
     lime=LimeSettings(num_samples=60),
     occlusion=OcclusionSettings(window_ms=400.0, window_bands=32, stride_ms=200.0, stride_bands=16),
-    griffin_lim_iters=4,
+    griffin_lim_iters=32,
 )
 
 

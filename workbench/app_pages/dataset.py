@@ -23,8 +23,10 @@ from workbench.components.errors import show_error
 from workbench.components.players import probability_text
 from workbench.components.progress import wait_one
 
-RESULT = "dataset_result"  # (job key, DatasetAnalysis, source text) of the last analysis
+RESULT = "dataset_result"  # (job key, DatasetAnalysis, source text, model card, model hash) of the last analysis
+PENDING = "dataset_pending"  # (job, source text, model card, model hash) of an analysis still running
 CELL = "dataset_cell"
+PAGE = 8  # clips listed (with players) per page of a confusion cell
 
 st.title("Analyse a dataset")
 loaded, error = state.current_model()
@@ -69,12 +71,17 @@ if manifest is not None:
                (f"; {manifest.skipped} file(s) left out" if manifest.skipped else "") + ".")
     if st.button("Analyse", type="primary", icon=":material/play_arrow:", key="dataset_run"):
         job = datasets.submit(loaded, manifest, methods=methods or ("gradcam",), max_clips=int(limit) or None)
-        result, message = wait_one(job, "Dataset analysis")
-        if message is not None:
-            st.error(message, icon=":material/error:")
-        else:
-            st.session_state[RESULT] = (job.key, result, f"{manifest.root} ({split})")
-            st.session_state.pop(CELL, None)
+        st.session_state[PENDING] = (job, f"{manifest.root} ({split})", loaded.card, loaded.hash)
+
+if PENDING in st.session_state:  # kept across reruns, so a click elsewhere mid-analysis loses nothing
+    job, described, card, model_hash = st.session_state[PENDING]
+    result, message = wait_one(job, "Dataset analysis")
+    del st.session_state[PENDING]
+    if message is not None:
+        st.error(message, icon=":material/error:")
+    else:
+        st.session_state[RESULT] = (job.key, result, described, card, model_hash)
+        st.session_state.pop(CELL, None)
 
 if RESULT not in st.session_state:
     st.info("Pick a folder or upload clips, then press Analyse.", icon=":material/info:")
@@ -94,11 +101,10 @@ def _select_cell():
 @st.fragment
 def results_view(path: str) -> None:
     """The last analysis' results; choosing a confusion cell reruns only this."""
-    loaded = checkpoints.load(path)
-    job_key, result, described = st.session_state[RESULT]
-    if not job_key.startswith(f"dataset:{loaded.hash}:"):
-        st.warning("These results are from another model than the one now selected; press Analyse to redo them.",
-                   icon=":material/warning:")
+    _job_key, result, described, card, model_hash = st.session_state[RESULT]
+    if checkpoints.load(path).hash != model_hash:
+        st.warning(f"These results are from another model ({card.model}) than the one now selected; press Analyse "
+                   "to redo them with it.", icon=":material/warning:")
     st.subheader(f"Results: {described}")
     st.caption(f"{len(result.paths)} clips" + (f"; {len(result.skipped)} could not be read" if result.skipped else ""))
     cols = st.columns(4)
@@ -119,13 +125,17 @@ def results_view(path: str) -> None:
                                 format_func=lambda c: f"true {result.labels[c[0]]} → predicted {result.labels[c[1]]} "
                                                       f"({int(result.confusion[c])} clips)")
             paths = result.cell(*cell)
-            for clip_path in paths[:8]:  # analysed clips: inside a data root or the upload folder
+            pages = (len(paths) + PAGE - 1) // PAGE
+            page = st.number_input(f"Page (of {pages})", 1, pages, 1, key="dataset_cell_page") if pages > 1 else 1
+            for clip_path in paths[(page - 1) * PAGE : page * PAGE]:  # analysed clips: in a data root or the uploads
                 index = result.paths.index(clip_path)
                 st.markdown(f"`{Path(clip_path).name}` · "
                             + probability_text(result.labels, result.probabilities[index]))
-                st.audio(Path(clip_path).read_bytes())
-            if len(paths) > 8:
-                st.caption(f"… and {len(paths) - 8} more.")
+                try:
+                    st.audio(Path(clip_path).read_bytes())
+                except OSError:
+                    st.warning("This clip is no longer on disk (moved, or an upload older than a day); "
+                               "press Analyse again to refresh the list.", icon=":material/warning:")
     with right:
         st.markdown("##### t-SNE of the model embedding (S1)")
         if result.tsne is None:
@@ -137,7 +147,7 @@ def results_view(path: str) -> None:
     if result.frequency_profiles:
         st.markdown("##### Frequency-attribution profile per emotion (S3)")
         figure = dataset_figures.frequency_profiles(result.frequency_profiles, result.band_hz, list(result.labels),
-                                                    mfcc=loaded.card.features.kind == "mfcc")
+                                                    mfcc=card.features.kind == "mfcc")
         st.plotly_chart(figure, width="stretch", key="profiles_chart")
     if result.localisation:
         st.markdown("##### Localisation on the planted-cue clips")
@@ -150,7 +160,7 @@ def results_view(path: str) -> None:
 
     st.download_button(
         "Export (ZIP: figures, PDF report, arrays, JSON)",
-        data=lambda: export.dataset_zip(result, card=loaded.card, checkpoint_hash=loaded.hash, source=described),
+        data=lambda: export.dataset_zip(result, card=card, checkpoint_hash=model_hash, source=described),
         file_name="serwb-dataset.zip", mime="application/zip", icon=":material/archive:", on_click="ignore",
         key="export_dataset",
     )

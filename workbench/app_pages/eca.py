@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
+from core.errors import SerwbError
 from core.explain.eca import eca_gates, eca_profiles
 from workbench import analyses, checkpoints, datasets, state
 from workbench.components import dataset_figures
@@ -65,8 +66,11 @@ def eca_view(path: str) -> None:
     if source == "session":
         profiles, message = _session_profiles(loaded)
     else:
-        manifest = state.demo_manifest()
-        manifest = manifest.filter(split="test" if source == "demo-test" else ["train", "test"])
+        try:
+            manifest = state.demo_manifest().filter(split="test" if source == "demo-test" else ["train", "test"])
+        except SerwbError as e:
+            show_error(e, where="Demo corpus")
+            return
         result, message = wait_one(datasets.submit(loaded, manifest, methods=()), SOURCES[source])
         profiles = result.eca if result is not None else None
         if result is not None and result.skipped:

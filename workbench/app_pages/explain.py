@@ -110,8 +110,8 @@ def analysis_view(sha: str, path: str) -> None:
                 _focus_players(value)
 
     wait(jobs, slots, on_done, label=lambda part: analyses.TITLES[part])
-    if results and not failed:
-        _export(analyses.merge(results, settings), loaded, clip)
+    if results:  # what finished is exported, with the parts that failed named in its JSON
+        _export(analyses.merge(results, settings), loaded, clip, shared, failed)
 
 
 def _probabilities(analysis, draw: int) -> None:
@@ -134,12 +134,13 @@ def _focus_players(analysis) -> None:
                  icon=":material/hearing:")
 
 
-def _export(analysis, loaded, clip) -> None:
+def _export(analysis, loaded, clip, shared: bool, failed: dict[str, str]) -> None:
     st.caption("Computed in: " + " · ".join(f"{name} {m.seconds:.2f} s" for name, m in analysis.maps.items())
                + " (wall time, shared machine)")
     st.download_button(
         "Export (ZIP: overlays, PDF report, maps, WAVs, JSON)",
-        data=lambda: export.analysis_zip(analysis, card=loaded.card, checkpoint_hash=loaded.hash, clip_name=clip.name),
+        data=lambda: export.analysis_zip(analysis, card=loaded.card, checkpoint_hash=loaded.hash, clip_name=clip.name,
+                                         shared=shared, extra={"failed": failed} if failed else None),
         file_name=f"serwb-{clip.name.rsplit('.', 1)[0]}-{loaded.name}.zip", mime="application/zip",
         icon=":material/archive:", on_click="ignore", key="export_analysis",
     )

@@ -19,7 +19,7 @@ from core.explain.dataset import analyze_dataset
 ROOT = Path(__file__).resolve().parents[3]
 MODEL = ROOT / "assets" / "models" / "cnn-eca"
 SETTINGS = Settings(lime=LimeSettings(num_samples=40, seed=7),
-                    occlusion=OcclusionSettings(window_ms=400.0, stride_ms=200.0), griffin_lim_iters=2)
+                    occlusion=OcclusionSettings(window_ms=400.0, stride_ms=200.0), griffin_lim_iters=32)
 
 
 @pytest.fixture(scope="module")
