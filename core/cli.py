@@ -97,6 +97,12 @@ def _train(args: argparse.Namespace) -> None:
                 print(f"{args.folds}-fold CV{' (speaker-independent)' if args.grouped else ''}: "
                       + ", ".join(f"{k} {cv['mean'][k]:.3f} +- {cv['std'][k]:.3f}" for k in ("UA", "WA", "ACC")))
         result = fit(train, cfg, out, labels=labels, resume=args.resume, progress=progress)
+        gds = result.card.extra.get("gds")
+        if gds:
+            report["gds"] = gds
+            if ctx.is_main:
+                print(f"Gaussian data selection (threshold {gds['threshold']}): kept {gds['kept']} of "
+                      f"{gds['segments']} training segments, dropped {gds['dropped']}")
         if test is not None and len(test):
             held = evaluate(result.model, test, card=result.card, device=next(result.model.parameters()).device,
                             workers=cfg.workers)
@@ -126,6 +132,8 @@ def _evaluate(args: argparse.Namespace) -> None:
     model, card = checkpoint.load(args.checkpoint, args.device)
     manifest = load_manifest(Path(args.corpus))
     split = args.split
+    if split == "auto":
+        split = "test" if _has_split(manifest) else "all"
     if split != "all":
         if not _has_split(manifest):
             raise CorpusError(
@@ -138,13 +146,19 @@ def _evaluate(args: argparse.Namespace) -> None:
                       progress=not args.quiet)
     result |= {"checkpoint": str(Path(args.checkpoint).resolve()), "model": card.model,
                "weights_sha256": card.weights_sha256, "corpus": str(Path(args.corpus).resolve()), "split": split}
-    out = Path(args.out)
+    out = Path(args.out) if args.out else Path("evaluation") / _slug(Path(args.checkpoint), Path(args.corpus), split)
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     confusion_figure(result["confusion"], result["labels"],
                      f"{card.model} on {split}: UA {result['UA']:.3f}, WA {result['WA']:.3f}").savefig(
         out / "confusion.png", dpi=120)
     print(f"UA {result['UA']:.3f}, WA {result['WA']:.3f}, ACC {result['ACC']:.3f} on {result['n']} clips; wrote {out}")
+
+
+def _slug(checkpoint: Path, corpus: Path, split: str) -> str:
+    """A folder name for one checkpoint, corpus and split, e.g. ``cnn-eca-demo-test``."""
+    name = corpus.resolve().name if corpus.is_dir() else corpus.resolve().parent.name
+    return f"{checkpoint.resolve().name}-{name}-{split}"
 
 
 def _explain(args: argparse.Namespace) -> None:
@@ -329,8 +343,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("evaluate", help="metrics and a confusion matrix of a checkpoint on a corpus")
     evaluate.add_argument("checkpoint", help="checkpoint folder (model.safetensors + card.json)")
     evaluate.add_argument("--corpus", required=True, help="corpus folder or manifest CSV")
-    evaluate.add_argument("--split", default="test", help="rows of this split column value, or 'all'")
-    evaluate.add_argument("--out", required=True, help="folder for metrics.json and confusion.png")
+    evaluate.add_argument("--split", default="auto",
+                          help="rows with this split value, 'all', or 'auto': 'test' when the corpus has a split column, "
+                          "else every clip")
+    evaluate.add_argument("--out", default=None,
+                          help="folder for metrics.json and confusion.png (default: ./evaluation/MODEL-CORPUS-SPLIT)")
     evaluate.add_argument("--batch-size", type=int, default=36)
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--workers", type=int, default=0)

@@ -8,6 +8,7 @@ import shutil
 
 from core import checkpoint
 from core.cli import build_parser, confusion_figure, main
+from core.data.corpora import load_manifest
 
 FAST = ["--epochs", "1", "--batch-size", "8", "--seconds", "1.0", "--device", "cpu", "--quiet"]
 
@@ -33,6 +34,21 @@ def test_train_and_evaluate_on_the_demo_corpus(demo_root, tmp_path, capsys):
     assert metrics["split"] == "test" and metrics["weights_sha256"] == card.weights_sha256
     png = (ev / "confusion.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5_000
+
+
+def test_evaluate_a_corpus_without_a_split_column_needs_no_options(demo_root, tmp_path, monkeypatch, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--model", "sdnn", "--corpus", str(demo_root), "--out", str(run), *FAST]) == 0
+    by_label = tmp_path / "by-label"  # a folder-per-label corpus, as users bring them: no split column
+    clips = load_manifest(demo_root).filter(split="test").rows
+    for row in clips:
+        (by_label / row.label).mkdir(parents=True, exist_ok=True)
+        shutil.copy(row.path, by_label / row.label / row.path.name)
+    monkeypatch.chdir(tmp_path)
+    assert main(["evaluate", str(run / "model"), "--corpus", str(by_label), "--quiet"]) == 0
+    metrics = json.loads((tmp_path / "evaluation" / "model-by-label-all" / "metrics.json").read_text())
+    assert metrics["split"] == "all" and metrics["n"] == len(clips)
+    assert "wrote evaluation/model-by-label-all" in capsys.readouterr().out
 
 
 def test_k_fold_cross_validation_then_the_final_model(demo_root, tmp_path, capsys):
@@ -117,3 +133,12 @@ def test_the_parser_knows_train_and_evaluate():
     help_text = build_parser().format_help()
     for command in ("train", "evaluate", "corpus", "app"):
         assert command in help_text
+
+
+def test_gaussian_data_selection_reports_what_it_dropped(demo_root, tmp_path, capsys):
+    out = tmp_path / "gds"
+    assert main(["train", "--model", "vggish", "--corpus", str(demo_root), "--out", str(out), "--model-cfg",
+                 "width=0.25", "embeddings=false", "hidden=16", "--gds-threshold", "0.3", *FAST, "--seconds", "2.0"]) == 0
+    gds = json.loads((out / "metrics.json").read_text())["gds"]
+    assert gds["kept"] + gds["dropped"] == gds["segments"] > 0
+    assert f"kept {gds['kept']} of {gds['segments']} training segments, dropped {gds['dropped']}" in capsys.readouterr().out
