@@ -169,7 +169,7 @@ def _explain(args: argparse.Namespace) -> None:
 
     from core import checkpoint
     from core.audio import load_audio
-    from core.explain import Settings, analyze, report
+    from core.explain import Settings, analyze, report, tables
 
     model, card = checkpoint.load(args.model, args.device)
     clip = load_audio(Path(args.clip))
@@ -189,8 +189,10 @@ def _explain(args: argparse.Namespace) -> None:
 
         analysis = analyze(clip, model, card, methods=methods, settings=settings, device=args.device,
                            progress=progress)
+    metrics = tables.clip_metrics(model, analysis)
     written = report.write(analysis, Path(args.out), extra={"clip": str(Path(args.clip).resolve()),
-                                                            "checkpoint": str(Path(args.model).resolve())})
+                                                            "checkpoint": str(Path(args.model).resolve()),
+                                                            "metrics": metrics})
     probs = ", ".join(f"{label} {p:.2f}" for label, p in zip(analysis.labels, analysis.probabilities))
     print(f"predicted {analysis.predicted_label} ({probs}); " +
           ", ".join(f"{m} {analysis.timings[m]:.2f} s" for m in methods if m in analysis.timings))

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from core import devices
 from core.audio import fix_length, load_audio
 from core.data.corpora import Manifest
-from core.errors import CorpusError
+from core.errors import AudioError, CorpusError
 from core.features import FeatureConfig, frontend
 
 
@@ -40,7 +40,11 @@ class ClipDataset(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         row = self.rows[i]
-        clip = load_audio(row.path, self.sample_rate, self.max_seconds)
+        try:
+            clip = load_audio(row.path, self.sample_rate, self.max_seconds)
+        except AudioError as e:  # one bad file in thousands: say which, and what to do
+            raise AudioError(f"{e} (file: {row.path}). Fix or remove that file, or leave it out of the manifest, "
+                             "then run again.") from None
         return fix_length(clip.wave, self.n_samples), self.labels.index(row.label)
 
 

@@ -141,12 +141,14 @@ def randomisation_check(subject: Subject, explain: Callable[[Subject], Attributi
     with model_lock(subject.model):  # never copy another thread's live hooks
         randomised = copy.deepcopy(subject.model).eval()
     layers = _layers_top_down(randomised)[:max_steps]
-    torch.manual_seed(seed)
+    cuda = [subject.device] if subject.device.type == "cuda" else []
     steps = []
-    for name in layers:
-        randomised.get_submodule(name).reset_parameters()
-        changed = Subject(randomised, subject.features, subject.cfg, subject.labels)
-        steps.append(SanityStep(name, rank_correlation(original, explain(changed).values)))
+    with torch.random.fork_rng(devices=cuda):  # seeded re-initialisation; the caller's RNG state comes back
+        torch.manual_seed(seed)
+        for name in layers:
+            randomised.get_submodule(name).reset_parameters()
+            changed = Subject(randomised, subject.features, subject.cfg, subject.labels)
+            steps.append(SanityStep(name, rank_correlation(original, explain(changed).values)))
     return steps
 
 

@@ -14,6 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.colors import LinearSegmentedColormap  # noqa: E402
 import numpy as np  # noqa: E402
 
 from core import __version__  # noqa: E402
@@ -21,9 +22,11 @@ from core.audio import to_wav_bytes  # noqa: E402
 from core.explain.analysis import Analysis  # noqa: E402
 from core.explain.maps import normalise, shared_scale  # noqa: E402
 
-#: Colour-blind-safe maps: the spectrogram in grey, attributions in a perceptually uniform one.
+#: Colour-blind-safe maps, as in the workbench: the spectrogram in grey, positive-only maps in
+#: cividis, signed maps (occlusion, LIME) from Okabe-Ito blue (against) through white to vermillion (for).
 SPECTROGRAM_CMAP = "gray_r"
-ATTRIBUTION_CMAP = "inferno"
+ATTRIBUTION_CMAP = "cividis"
+SIGNED_CMAP = LinearSegmentedColormap.from_list("serwb-signed", ["#0072B2", "#FFFFFF", "#D55E00"])
 
 
 def overlay_figure(analysis: Analysis, method: str, *, shared: bool = False, alpha: float = 0.6):
@@ -33,15 +36,17 @@ def overlay_figure(analysis: Analysis, method: str, *, shared: bool = False, alp
     fig, ax = plt.subplots(figsize=(8, 3.2), dpi=110)
     extent = (float(analysis.frame_times[0]), float(analysis.frame_times[-1]), -0.5, len(analysis.band_hz) - 0.5)
     ax.imshow(analysis.spectrogram, origin="lower", aspect="auto", cmap=SPECTROGRAM_CMAP, extent=extent)
-    values = normalise(m.values, scale)
-    image = ax.imshow(np.abs(values), origin="lower", aspect="auto", cmap=ATTRIBUTION_CMAP, alpha=alpha,
-                      extent=extent, vmin=0, vmax=1)
+    signed = bool((m.values < 0).any())
+    values = normalise(m.values, scale, signed=signed)
+    image = ax.imshow(values, origin="lower", aspect="auto", cmap=SIGNED_CMAP if signed else ATTRIBUTION_CMAP,
+                      alpha=alpha, extent=extent, vmin=-1 if signed else 0, vmax=1)
     ticks = np.linspace(0, len(analysis.band_hz) - 1, 6).round().astype(int)
     ax.set_yticks(ticks, [f"{analysis.band_hz[i]:.0f}" for i in ticks])
     ax.set_ylabel("MFCC index" if analysis.cfg.kind == "mfcc" else "frequency (Hz, mel scale)")
     ax.set_xlabel("time (s)")
     ax.set_title(f"{method} for '{m.target_label}' ({m.seconds * 1000:.0f} ms)")
-    fig.colorbar(image, ax=ax, label="|attribution| (normalised)" + (", shared scale" if shared else ""))
+    fig.colorbar(image, ax=ax, label=("attribution, signed" if signed else "attribution") + " (normalised"
+                 + (", shared scale)" if shared else ")"))
     fig.tight_layout()
     return fig
 

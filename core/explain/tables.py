@@ -18,7 +18,7 @@ from core.audio import load_audio
 from core.data.corpora import Manifest
 from core.errors import CorpusError
 from core.explain.analysis import Settings, analyze
-from core.explain.evaluate import Unit, faithfulness, localisation, randomisation_check
+from core.explain.evaluate import Unit, agreement, faithfulness, localisation, randomisation_check
 from core.explain.gradcam import gradcam
 from core.explain.subject import Subject
 
@@ -98,6 +98,24 @@ def sanity_table(model, card, manifest: Manifest, device: str = "auto", max_clip
         if progress:
             progress((i + 1) / len(rows))
     return {"gradcam_rank_correlation_fully_randomised": float(np.nanmean(final)), "clips": len(rows)}
+
+
+def clip_metrics(model, analysis, *, fraction: float = 0.2, unit: Unit = "cells",
+                 baseline_kind: str = "mean") -> dict:
+    """One clip's numbers (for ``serwb explain``): agreement of every pair of maps, and each map's
+    deletion and insertion AUC with the random-order reference."""
+    maps = {n: m for n, m in analysis.maps.items() if not n.startswith("gradcam-")}
+    if not maps:
+        return {}
+    subject = Subject(model, _features_on(model, analysis), analysis.cfg, analysis.labels)
+    curves = faithfulness(subject, maps, unit=unit, baseline_kind=baseline_kind)
+    return {
+        "agreement": {f"{a} vs {b}": scores for (a, b), scores in agreement(maps, fraction).items()},
+        "agreement_top_fraction": fraction,
+        "faithfulness": {name: {f"{mode}_auc": curve.auc for mode, curve in modes.items()}
+                         for name, modes in curves.items()},
+        "faithfulness_unit": unit, "faithfulness_baseline": baseline_kind,
+    }
 
 
 def _features_on(model, analysis):

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import os
 import pickle
 from datetime import datetime
 
@@ -199,3 +200,12 @@ def test_atomic_write_keeps_the_old_checkpoint_when_writing_fails(saved):
     assert checkpoint.read_card(path) == card
     checkpoint.load(path)  # still whole
     assert [p.name for p in path.parent.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_saved_checkpoint_has_the_modes_of_an_ordinary_folder(saved, tmp_path):
+    mask = os.umask(0)  # the test's own reading of the umask (safe here: one thread)
+    os.umask(mask)
+    path = saved[2]
+    assert path.stat().st_mode & 0o777 == 0o777 & ~mask  # not mkdtemp's private 0700
+    checkpoint.write_text_atomically(tmp_path / "LATEST", "epoch-0001\n")
+    assert (tmp_path / "LATEST").stat().st_mode & 0o777 == 0o666 & ~mask

@@ -28,6 +28,11 @@ def test_explain_writes_overlays_maps_audio_and_scores(tmp_path, capsys):
     assert "predicted" in capsys.readouterr().out
     summary = json.loads((out / "analysis.json").read_text())
     assert summary["target"] == "sad" and abs(sum(summary["probabilities"].values()) - 1) < 1e-4
+    metrics = summary["metrics"]
+    assert set(metrics["agreement"]) == {"gradcam vs occlusion"}
+    assert -1 <= metrics["agreement"]["gradcam vs occlusion"]["rank_correlation"] <= 1
+    assert set(metrics["faithfulness"]) == {"gradcam", "occlusion", "random"}
+    assert all(0 <= auc <= 1 for row in metrics["faithfulness"].values() for auc in row.values())
     assert {p.name for p in out.glob("overlay-*.png")} == {"overlay-gradcam.png", "overlay-occlusion.png"}
     maps = np.load(out / "maps.npz")
     assert maps["gradcam_values"].shape == maps["spectrogram"].shape == maps["occlusion_values"].shape

@@ -8,7 +8,7 @@ import torch
 from core.audio import fix_length, load_audio
 from core.data.corpora import load_manifest
 from core.data.dataset import ClipDataset, labelled_features
-from core.errors import CorpusError
+from core.errors import AudioError, CorpusError
 from core.features import PRESETS, log_mel
 
 SR = 16_000
@@ -42,3 +42,12 @@ def test_a_fixed_label_order_is_kept_and_foreign_labels_are_refused(ravdess):
         ClipDataset(ravdess, ["happy"])
     with pytest.raises(CorpusError, match="no clips"):
         ClipDataset(ravdess.filter(label="happy"))
+
+
+def test_an_unreadable_file_in_a_corpus_is_named_with_its_path(ravdess):
+    broken = ravdess.rows[1].path
+    broken.write_bytes(b"RIFF\x00\x00")  # CREMA-D ships such a file
+    ds = ClipDataset(ravdess)
+    with pytest.raises(AudioError, match=f"file: {broken}.*Fix or remove that file"):
+        ds[1]
+    assert ds[0][0].shape == (3 * SR,)  # the others still load
