@@ -28,7 +28,7 @@ def test_curve_is_aligned_under_the_waveform(listening):
     assert layout["xaxis2"]["title"]["text"] == "time (s)"
     assert layout["xaxis"]["matches"] == "x2"  # one shared time axis
     names = {d["name"] for d in chart["data"]}
-    assert {"waveform", "focus gate (0–1)", "gradcam over frequency", "occlusion over frequency"} <= names
+    assert {"waveform", "focus gate (0–1)", "gradcam (summed over bands)", "occlusion (summed over bands)"} <= names
 
 
 def test_every_version_has_a_player_a_download_and_probabilities_from_core(listening, demo_model):

@@ -77,7 +77,7 @@ def branches(analysis: Analysis, names: list[str], *, height: int = 620) -> go.F
     maps = [analysis.maps[n] for n in names]
     scale = shared_scale(maps)
     fig = make_subplots(rows=len(maps) + 1, cols=1, shared_xaxes=True, vertical_spacing=0.05,
-                        subplot_titles=[*names, "over frequency"])
+                        subplot_titles=[*names, "summed over bands"])
     for row, m in enumerate(maps, start=1):
         fig.add_heatmap(z=normalise(m.values, scale), x=m.frame_times, y=np.arange(len(m.band_hz)), zmin=0, zmax=1,
                         colorscale=SEQUENTIAL, name=m.method, showscale=row == 1,

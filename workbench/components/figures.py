@@ -57,7 +57,7 @@ def spectrogram(spec: torch.Tensor | np.ndarray, cfg: FeatureConfig, *, height: 
     fig = go.Figure(
         go.Heatmap(
             z=values, x=times, y=np.arange(len(hz)), colorscale=SEQUENTIAL,
-            colorbar=dict(title=dict(text="log mel")),
+            colorbar=dict(title=dict(text="ln mel energy")),
             customdata=np.broadcast_to(hz[:, None], values.shape),
             hovertemplate="t=%{x:.2f} s<br>%{customdata:.0f} Hz<br>%{z:.2f}<extra></extra>",
         )
@@ -106,7 +106,9 @@ def overlay(analysis: Analysis, method: str, *, opacity: float = 0.6, scale: flo
         colorscale=DIVERGING if signed else SEQUENTIAL, zmin=-1 if signed else 0, zmax=1,
         colorbar=dict(title=dict(text="attribution, " + ("shared scale" if scale is not None else "own scale"),
                                  side="bottom"), orientation="h", y=-0.3, yanchor="top", thickness=10, len=0.9),
-        hovertemplate="t=%{x:.2f} s<br>band %{y}<br>attribution %{z:.2f}<extra></extra>",
+        customdata=np.broadcast_to(np.asarray(m.band_hz)[:, None], values.shape),
+        hovertemplate="t=%{x:.2f} s<br>" + ("MFCC %{y}" if mfcc else "%{customdata:.0f} Hz")
+        + "<br>attribution %{z:.2f}<extra></extra>",
     )
     _band_axis(fig, m.band_hz, mfcc)
     fig.update_xaxes(title_text=TIME_AXIS)

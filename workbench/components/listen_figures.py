@@ -33,7 +33,7 @@ def activation(analysis: Analysis, threshold: float, *, height: int = 460) -> go
                       annotation_text=f"threshold {threshold:+.2f}", annotation_position="top left")
     for i, (name, curve) in enumerate(analysis.time_curves.items()):
         peak = float(np.abs(curve).max()) or 1.0
-        fig.add_scatter(x=analysis.frame_times, y=curve / peak, mode="lines", name=f"{name} over frequency",
+        fig.add_scatter(x=analysis.frame_times, y=curve / peak, mode="lines", name=f"{name} (summed over bands)",
                         line=dict(width=1, color=OKABE_ITO[(i + 1) % len(OKABE_ITO)], dash="dot"), row=2, col=1)
     fig.update_yaxes(title_text="amplitude", range=[-1, 1], row=1, col=1)
     fig.update_yaxes(title_text="activation (normalised)", range=[-1.05, 1.05], row=2, col=1)

@@ -7,6 +7,7 @@ import streamlit as st
 
 from workbench import checkpoints
 from workbench.checkpoints import Loaded
+from workbench.components.colours import OKABE_ITO
 
 SCORES = ("UA", "WA", "ACC")
 
@@ -53,4 +54,5 @@ def _metrics(metrics: dict) -> None:
         numeric = [c for c in frame.columns if c != "lr" and pd.api.types.is_numeric_dtype(frame[c])]
         if numeric:
             st.markdown("**Training history** (per epoch)")
-            st.line_chart(frame[numeric], height=180, x_label="epoch", y_label="value")
+            st.line_chart(frame[numeric], height=180, x_label="epoch", y_label="loss / score (0-1)",
+                          color=[OKABE_ITO[i % len(OKABE_ITO)] for i in range(len(numeric))])
