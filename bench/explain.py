@@ -79,7 +79,8 @@ def forward_floor(subject: Subject, n: int, repeats: int) -> float:
 
 
 def lime_default(subject: Subject, target: int, num_samples: int) -> None:
-    """lime's image explainer as documented: quickshift superpixels, batch_size=10."""
+    """lime's image explainer as documented (quickshift superpixels, batch_size=10), on the same task as
+    ours: one target label (``top_labels=None``) and hidden segments set to the spectrogram's floor."""
     spec = subject.features.cpu().numpy()
 
     def classify(images):

@@ -2,8 +2,9 @@
 
 import numpy as np
 import pytest
-from wb_helpers import QUICK, arr, charts, demo_clip, go, pick_demo, start, texts
+from wb_helpers import DEMO_MODEL, QUICK, arr, charts, demo_clip, go, model_index, pick_demo, start, texts
 
+from core import checkpoint
 from core.audio import load_audio
 from core.explain import analyze
 from workbench import analyses
@@ -59,3 +60,23 @@ def test_smoothing_changes_the_curve_and_other_methods_have_keep_remove(listenin
     at.radio(key="listen_method").set_value("occlusion").run()
     assert "occlusion: keep only (phase kept)" in texts(at)
     assert "occlusion: remove only (phase kept)" in texts(at)
+
+
+def test_switching_to_the_shipped_cnn_atn_rescores_every_version_with_it():
+    at = start()
+    pick_demo(at, demo_clip().name)
+    go(at, "listen")
+    before = _chart(at, "angry")
+    at.selectbox(key="model").select_index(model_index(at, "cnn-atn")).run()
+    assert not at.exception and not at.error
+    after = _chart(at, "angry")
+    names = list(arr(after["data"][0]["x"]))
+    assert {"original", "focus", "complement", "gradcam-keep", "gradcam-remove"} <= set(names)
+    model, card = checkpoint.load(DEMO_MODEL.parent / "cnn-atn", "cpu")
+    clip = load_audio(demo_clip().read_bytes(), name=demo_clip().name)
+    reference = analyze(clip, model, card, methods=("gradcam",), settings=analyses.part_settings("gradcam", QUICK),
+                        device="cpu")
+    table = np.stack([arr(d["y"]) for d in after["data"]], axis=1)
+    np.testing.assert_allclose(table[names.index("original")], reference.audio["original"].probabilities, atol=1e-5)
+    earlier = np.stack([arr(d["y"]) for d in before["data"]], axis=1)[list(arr(before["data"][0]["x"])).index("original")]
+    assert not np.allclose(table[names.index("original")], earlier)  # cnn-eca's scores are gone
