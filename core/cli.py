@@ -61,6 +61,13 @@ def _train(args: argparse.Namespace) -> None:
         raise ConfigError(f"--folds {args.folds}: use 1 (one train/test split) or k >= 2 for k-fold cross-validation.")
     if args.model not in models.available():
         raise ConfigError(f"Unknown model '{args.model}'. Known models: {', '.join(models.available())}.")
+    pretrained = []
+    for item in args.pretrained:
+        branch, sep, path = item.partition("=")
+        if not sep or branch.strip() not in ("vggish", "yamnet") or not path.strip():
+            raise ConfigError(f"--pretrained expects BRANCH=PATH with BRANCH vggish or yamnet, e.g. "
+                              f"vggish=vggish.safetensors; got '{item}'.")
+        pretrained.append((branch.strip(), path.strip()))
     cfg = TrainConfig(
         model=args.model, model_cfg=_model_cfg(args.model_cfg), features=args.features,
         augment=tuple(v.strip() for v in args.augment.split(",") if v.strip()) if args.augment else (),
@@ -69,6 +76,7 @@ def _train(args: argparse.Namespace) -> None:
         class_weighted=not args.unweighted, segment_training={"auto": None, "on": True, "off": False}[args.segments],
         gds_threshold=args.gds_threshold, workers=args.workers, weight_decay=args.weight_decay,
         gain_db=args.gain_db, vtlp=args.vtlp, freq_mask=args.freq_mask, time_mask=args.time_mask, masks=args.masks,
+        pretrained=tuple(pretrained),
     )
     out = Path(args.out)
     manifest = load_manifest(Path(args.corpus))
@@ -97,6 +105,10 @@ def _train(args: argparse.Namespace) -> None:
                 print(f"{args.folds}-fold CV{' (speaker-independent)' if args.grouped else ''}: "
                       + ", ".join(f"{k} {cv['mean'][k]:.3f} +- {cv['std'][k]:.3f}" for k in ("UA", "WA", "ACC")))
         result = fit(train, cfg, out, labels=labels, resume=args.resume, progress=progress)
+        for loaded in (result.card.training or {}).get("pretrained_weights") or []:
+            if ctx.is_main:
+                print(f"pretrained {loaded['branch']} weights from {loaded['path']}: {loaded['loaded']} tensors "
+                      f"loaded into {loaded['into']}, {loaded['ignored']} ignored (not in the model)")
         gds = result.card.extra.get("gds")
         if gds:
             report["gds"] = gds
@@ -339,6 +351,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--workers", type=int, default=0, help="decoding processes")
     train.add_argument("--resume", action="store_true", help="continue from the last epoch checkpoint in --out")
     train.add_argument("--model-cfg", nargs="*", default=[], metavar="KEY=VALUE", help="model settings, e.g. n=4 k=7")
+    train.add_argument("--pretrained", action="append", default=[], metavar="BRANCH=PATH",
+                       help="start from public VGGish/YAMNet weights converted to .safetensors (width 1), e.g. "
+                       "vggish=vggish.safetensors; repeatable (fusion takes both branches)")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.set_defaults(run=_train)
 

@@ -32,6 +32,10 @@ Protocols (S0, S3):
   ``segment_training=None`` turns it on for models whose spec says ``input_kind == "patch"``.
 * **Gaussian data selection** (S3): ``gds_threshold=t`` drops training segments whose GDS score
   (``core.data.selection``, within each emotion) is not above ``t``; the count is reported.
+* **Pretrained trunks** (S3): ``pretrained=(("vggish", path), ("yamnet", path))`` loads the public
+  weights (safetensors, ``core.models.pretrained``) right after the model is built, before the
+  optimiser exists; the card's training info records the files (path, SHA-256, tensors loaded and
+  ignored). A resumed run does not reload them: its checkpoint already holds the weights.
 
 Training-time augmentation (``core.training.augment``, off by default): random gain on the waves
 (``gain_db``), vocal-tract-length perturbation (``vtlp``) and SpecAugment frequency/time masks
@@ -105,11 +109,14 @@ class TrainConfig:
     freq_mask: int = 0  # SpecAugment: frequency masks narrower than freq_mask bands
     time_mask: int = 0  # SpecAugment: time masks narrower than time_mask frames
     masks: int = 2  # masks of each kind per training item
+    # S3: (branch, path) pairs of public VGGish/YAMNet weights (.safetensors) loaded before training starts
+    pretrained: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model_cfg", MappingProxyType(dict(self.model_cfg)))
         augment = (self.augment,) if isinstance(self.augment, str) else tuple(self.augment)
         object.__setattr__(self, "augment", augment)
+        object.__setattr__(self, "pretrained", _pretrained_pairs(self.pretrained))
         checks = [
             (isinstance(self.epochs, int) and self.epochs >= 1, f"epochs={self.epochs!r}: use a whole number >= 1."),
             (isinstance(self.batch_size, int) and self.batch_size >= 1, f"batch_size={self.batch_size!r}: use a whole number >= 1."),
@@ -136,7 +143,8 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
-        return data | {"model_cfg": json.loads(json.dumps(dict(self.model_cfg))), "augment": list(self.augment)}
+        return data | {"model_cfg": json.loads(json.dumps(dict(self.model_cfg))), "augment": list(self.augment),
+                       "pretrained": [list(pair) for pair in self.pretrained]}
 
     @classmethod
     def from_dict(cls, data: Mapping) -> "TrainConfig":
@@ -145,6 +153,19 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"Unknown training settings {sorted(unknown)}; known ones are {sorted(known)}.")
         return cls(**{k: (tuple(v) if k == "augment" else v) for k, v in data.items()})
+
+
+def _pretrained_pairs(value: Any) -> tuple[tuple[str, str], ...]:
+    """``[("vggish", path), ...]`` (or a ``{branch: path}`` mapping) -> a tuple of (branch, path) string pairs."""
+    items = value.items() if isinstance(value, Mapping) else value
+    try:
+        pairs = tuple((str(branch), str(path)) for branch, path in items)
+    except (TypeError, ValueError):
+        raise ConfigError(f"pretrained={value!r}: use (branch, path) pairs, e.g. (('vggish', 'vggish.safetensors'),).") from None
+    branches = [branch for branch, _ in pairs]
+    if any(b not in ("vggish", "yamnet") for b in branches) or len(set(branches)) != len(branches):
+        raise ConfigError(f"pretrained branches {branches}: use 'vggish' and/or 'yamnet', each at most once.")
+    return pairs
 
 
 @dataclass
@@ -406,6 +427,13 @@ def fit(train_manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, *, labe
     # Model (patch models say how they cut segments)
     torch.manual_seed(cfg.seed)
     model = models.build(cfg.model, len(labels), **dict(cfg.model_cfg)).to(device)
+    pretrained = None  # what was loaded; on --resume the checkpoint holds the weights and its record
+    if state is not None:
+        pretrained = state.get("pretrained")
+    elif cfg.pretrained:
+        from core.models.pretrained import load_pretrained
+
+        pretrained = [load_pretrained(model, branch, path) for branch, path in cfg.pretrained]
     cut = (getattr(model, "patch_frames", test_feat.patch_frames), getattr(model, "patch_hop", test_feat.patch_hop_frames))
 
     # Data: decode once; items = (clip, version, patch)
@@ -460,7 +488,8 @@ def fit(train_manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, *, labe
         "labels": labels,
         "features": test_feat,
         "training": cfg.to_dict() | {"features": test_feat.name, "segment_training": segment, "items_per_epoch": len(items),
-                                     "segment_frames": list(cut) if segment else None, "world_size": ctx.world_size},
+                                     "segment_frames": list(cut) if segment else None, "world_size": ctx.world_size}
+        | ({"pretrained_weights": pretrained} if pretrained else {}),
         "data": {"fingerprint": fingerprint, "corpus": train_manifest.corpus, "clips": n_clips,
                  "counts": dict(train_manifest.counts())},
         "extra": {"gds": selection} if selection else {},
@@ -529,6 +558,7 @@ def fit(train_manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, *, labe
                 "labels": labels,
                 "data_fingerprint": fingerprint,
                 "world_size": ctx.world_size,
+                "pretrained": pretrained,
             }
             _write_epoch(out_dir, epoch + 1, model, base_card | {"metrics": {"history": history}}, trainer_state)
         distributed.barrier(ctx)
