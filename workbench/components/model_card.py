@@ -31,6 +31,9 @@ def render(loaded: Loaded) -> None:
         shown = {k: training[k] for k in ("epochs", "batch_size", "lr", "seed", "seconds", "augment", "focal_gamma")
                  if k in training}
         st.markdown("**Training:** " + " · ".join(f"{k} {v}" for k, v in shown.items()))
+        for w in training.get("pretrained_weights") or []:
+            st.markdown(f"**Started from** public {w['branch']} weights `{w['path']}` (sha256 {w['sha256'][:12]}…, "
+                        f"{w['loaded']} tensors into {w['into']})")
     _metrics(dict(card.metrics))
     st.caption(f"checkpoint {loaded.path} · created {card.created_at or '?'} · serwb {card.serwb_version} · "
                f"weights sha256 {card.weights_sha256[:12]}…")
