@@ -69,11 +69,12 @@ def test_a_chosen_target_and_methods_that_cannot_run(clip):
         analyze(clip, model, card, methods=("shap",), device="cpu")
 
 
-def test_attention_model_gives_an_attention_map(clip):
-    model, card = small("cnn-atn")
-    a = analyze(clip, model, card, methods=("attention", "gradcam"), settings=FAST, device="cpu")
-    assert a.attention.shape == (201,) and a.attention.sum() > 0
-    assert a.maps["attention"].values.shape == (40, 201)
+@pytest.mark.parametrize(("name", "methods"), [("cnn-atn", ("attention", "gradcam")), ("lstm-atn", ("attention",))])
+def test_attention_models_give_an_attention_map_over_the_clip(clip, name, methods):
+    model, card = small(name)
+    a = analyze(clip, model, card, methods=methods, settings=FAST, device="cpu")
+    assert a.attention.shape == (201,) and (a.attention >= 0).all() and a.attention.sum() > 0
+    assert a.maps["attention"].values.shape == (40, 201) and not a.errors
 
 
 def test_fusion_gives_branch_maps_on_one_timeline(clip):
