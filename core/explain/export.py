@@ -29,11 +29,10 @@ from core import __version__  # noqa: E402
 from core.audio import to_wav_bytes  # noqa: E402
 from core.checkpoint import Card  # noqa: E402
 from core.explain.analysis import Analysis  # noqa: E402
+from core.explain.colours import OKABE_ITO  # noqa: E402
 from core.explain.report import overlay_figure, summary  # noqa: E402
 
 _MATPLOTLIB = threading.Lock()
-#: Okabe-Ito, for lines and bars (colour-blind safe).
-OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000"]
 
 
 # ------------------------------------------------------------------------------ provenance
@@ -101,7 +100,7 @@ def probabilities_figure(analysis: Analysis):
     width = 0.8 / len(analysis.labels)
     x = np.arange(len(versions))
     for i, label in enumerate(analysis.labels):
-        ax.bar(x + i * width, [p[i] for p in versions.values()], width, label=label, color=OKABE_ITO[i % 8])
+        ax.bar(x + i * width, [p[i] for p in versions.values()], width, label=label, color=OKABE_ITO[i % len(OKABE_ITO)])
     ax.set_xticks(x + width * (len(analysis.labels) - 1) / 2, list(versions), rotation=30, ha="right")
     ax.set_ylabel("probability")
     ax.set_ylim(0, 1)
@@ -116,7 +115,7 @@ def time_curves_figure(analysis: Analysis):
     fig, ax = plt.subplots(figsize=(8, 3.2), dpi=110)
     for i, (name, curve) in enumerate(analysis.time_curves.items()):
         peak = float(np.abs(curve).max()) or 1.0
-        ax.plot(analysis.frame_times, curve / peak, label=name, color=OKABE_ITO[i % 8])
+        ax.plot(analysis.frame_times, curve / peak, label=name, color=OKABE_ITO[i % len(OKABE_ITO)])
     if analysis.focus_gate is not None:
         t = np.arange(len(analysis.focus_gate)) / analysis.sr
         ax.fill_between(t, 0, analysis.focus_gate, color="#999999", alpha=0.3, label="focus gate (0-1)")
@@ -215,7 +214,7 @@ def tsne_figure(dataset):
     fig, ax = plt.subplots(figsize=(6, 5), dpi=110)
     for i, label in enumerate(dataset.labels):
         points = dataset.tsne[np.asarray(dataset.true) == i]
-        ax.scatter(points[:, 0], points[:, 1], s=14, color=OKABE_ITO[i % 8], label=label)
+        ax.scatter(points[:, 0], points[:, 1], s=14, color=OKABE_ITO[i % len(OKABE_ITO)], label=label)
     ax.set_xlabel("t-SNE 1 (arbitrary units)")
     ax.set_ylabel("t-SNE 2 (arbitrary units)")
     ax.set_title("model embedding, coloured by true emotion")
@@ -229,7 +228,7 @@ def profiles_figure(dataset, method: str):
     for i, label in enumerate(dataset.labels):
         profile = dataset.frequency_profiles[method].get(label)
         if profile is not None:
-            ax.plot(dataset.band_hz, profile, color=OKABE_ITO[i % 8], label=label)
+            ax.plot(dataset.band_hz, profile, color=OKABE_ITO[i % len(OKABE_ITO)], label=label)
     ax.set_xscale("log")
     ax.set_xlabel("frequency (Hz, mel band centre)")
     ax.set_ylabel("mean attribution per band")
@@ -245,9 +244,9 @@ def eca_figure(profile):
     for i, label in enumerate(profile.labels):
         if profile.count[i] == 0:
             continue
-        ax.plot(channels, profile.mean[i], color=OKABE_ITO[i % 8], label=f"{label} (n={profile.count[i]})")
+        ax.plot(channels, profile.mean[i], color=OKABE_ITO[i % len(OKABE_ITO)], label=f"{label} (n={profile.count[i]})")
         ax.fill_between(channels, profile.mean[i] - profile.std[i], profile.mean[i] + profile.std[i],
-                        color=OKABE_ITO[i % 8], alpha=0.15)
+                        color=OKABE_ITO[i % len(OKABE_ITO)], alpha=0.15)
     ax.set_xlabel("channel")
     ax.set_ylabel("ECA weight (mean ± std)")
     ax.set_title(f"{profile.tap}: per-emotion channel weights")

@@ -20,13 +20,14 @@ import numpy as np  # noqa: E402
 from core import __version__  # noqa: E402
 from core.audio import to_wav_bytes  # noqa: E402
 from core.explain.analysis import Analysis  # noqa: E402
+from core.explain.colours import BLUE, VERMILLION, WHITE  # noqa: E402
 from core.explain.maps import normalise, shared_scale  # noqa: E402
 
 #: Colour-blind-safe maps, as in the workbench: the spectrogram in grey, positive-only maps in
 #: cividis, signed maps (occlusion, LIME) from Okabe-Ito blue (against) through white to vermillion (for).
 SPECTROGRAM_CMAP = "gray_r"
 ATTRIBUTION_CMAP = "cividis"
-SIGNED_CMAP = LinearSegmentedColormap.from_list("serwb-signed", ["#0072B2", "#FFFFFF", "#D55E00"])
+SIGNED_CMAP = LinearSegmentedColormap.from_list("serwb-signed", [BLUE, WHITE, VERMILLION])
 
 
 def overlay_figure(analysis: Analysis, method: str, *, shared: bool = False, alpha: float = 0.6):
