@@ -61,10 +61,12 @@ def _train(args: argparse.Namespace) -> None:
         raise ConfigError(f"--folds {args.folds}: use 1 (one train/test split) or k >= 2 for k-fold cross-validation.")
     if args.model not in models.available():
         raise ConfigError(f"Unknown model '{args.model}'. Known models: {', '.join(models.available())}.")
+    from core.models.fusion import BRANCHES
+
     pretrained = []
     for item in args.pretrained:
         branch, sep, path = item.partition("=")
-        if not sep or branch.strip() not in ("vggish", "yamnet") or not path.strip():
+        if not sep or branch.strip() not in BRANCHES or not path.strip():
             raise ConfigError(f"--pretrained expects BRANCH=PATH with BRANCH vggish or yamnet, e.g. "
                               f"vggish=vggish.safetensors; got '{item}'.")
         pretrained.append((branch.strip(), path.strip()))

@@ -31,8 +31,8 @@ from safetensors.torch import load_file
 from torch import nn
 
 from core.errors import CheckpointError, ConfigError
+from core.models.fusion import BRANCHES
 
-BRANCHES = ("vggish", "yamnet")
 #: Which branches each registry model can take, and where they go (None: the model itself).
 TARGETS: dict[str, dict[str, str | None]] = {
     "vggish": {"vggish": None},

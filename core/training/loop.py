@@ -157,13 +157,15 @@ class TrainConfig:
 
 def _pretrained_pairs(value: Any) -> tuple[tuple[str, str], ...]:
     """``[("vggish", path), ...]`` (or a ``{branch: path}`` mapping) -> a tuple of (branch, path) string pairs."""
+    from core.models.fusion import BRANCHES
+
     items = value.items() if isinstance(value, Mapping) else value
     try:
         pairs = tuple((str(branch), str(path)) for branch, path in items)
     except (TypeError, ValueError):
         raise ConfigError(f"pretrained={value!r}: use (branch, path) pairs, e.g. (('vggish', 'vggish.safetensors'),).") from None
     branches = [branch for branch, _ in pairs]
-    if any(b not in ("vggish", "yamnet") for b in branches) or len(set(branches)) != len(branches):
+    if any(b not in BRANCHES for b in branches) or len(set(branches)) != len(branches):
         raise ConfigError(f"pretrained branches {branches}: use 'vggish' and/or 'yamnet', each at most once.")
     return pairs
 
