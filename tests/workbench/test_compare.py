@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from wb_helpers import QUICK, arr, charts, demo_clip, go, model_index, pick_demo, start
+from wb_helpers import QUICK, arr, charts, demo_clip, go, model_index, pick_demo, start, with_demo_clip
 
 from core.audio import load_audio
 from core.explain import analyze, evaluate
@@ -10,9 +10,7 @@ from core.explain import analyze, evaluate
 
 @pytest.fixture(scope="module")
 def comparing():
-    at = start()
-    pick_demo(at, demo_clip().name)
-    return go(at, "compare")
+    return with_demo_clip("compare")
 
 
 def test_agreement_matches_core_on_the_same_maps(comparing, demo_model):

@@ -2,7 +2,7 @@
 
 import numpy as np
 import torch
-from wb_helpers import QUICK, arr, charts, demo_clip, go, model_index, pick_demo, start
+from wb_helpers import QUICK, arr, charts, demo_clip, go, model_index, start, with_demo_clip
 
 from core.audio import load_audio
 from core.explain import analyze
@@ -15,9 +15,7 @@ def _eca_chart(at):
 
 
 def test_demo_profiles_per_block_with_the_current_clip_overlaid(demo_model):
-    at = start()
-    pick_demo(at, demo_clip().name)
-    go(at, "eca")
+    at = with_demo_clip("eca")
     assert not at.error
     chart = _eca_chart(at)
     titles = [a["text"] for a in chart["layout"]["annotations"]]

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from wb_helpers import (QUICK, arr, charts, demo_clip, model_index, overlays, pick_demo, probabilities_chart, start,
-                        texts, wav_bytes)
+                        texts, wav_bytes, with_demo_clip)
 
 from core import checkpoint
 from core.audio import load_audio
@@ -13,8 +13,7 @@ from core.explain import Settings, analyze, normalise
 @pytest.fixture(scope="module")
 def explained():
     """The app after picking one demo clip (shared by the read-only checks below)."""
-    at = start()
-    return pick_demo(at, demo_clip().name)
+    return with_demo_clip()
 
 
 def test_app_opens_on_explain_with_no_errors():
@@ -83,8 +82,7 @@ def test_colour_scale_and_target_controls_rerun_with_new_figures(explained):
 
 
 def test_bad_uploads_show_their_message_and_keep_earlier_results():
-    at = start()
-    pick_demo(at, demo_clip().name)
+    at = with_demo_clip()
     before = len(overlays(at))
     assert before == 3
     at.file_uploader(key="upload_files").set_value([
@@ -113,8 +111,7 @@ def test_a_recording_becomes_the_current_clip_and_is_explained():
 
 
 def test_a_silent_clip_says_so_and_the_earlier_clip_comes_back():
-    at = start()
-    pick_demo(at, demo_clip().name)
+    at = with_demo_clip()
     first = at.selectbox(key="clip").index
     at.file_uploader(key="upload_files").set_value(("quiet.wav", wav_bytes(np.zeros(16_000)), "audio/wav")).run()
     assert not at.exception

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from wb_helpers import DEMO_MODEL, QUICK, arr, charts, demo_clip, go, model_index, pick_demo, start, texts
+from wb_helpers import DEMO_MODEL, QUICK, arr, charts, demo_clip, model_index, texts, with_demo_clip
 
 from core import checkpoint
 from core.audio import load_audio
@@ -12,13 +12,17 @@ from workbench import analyses
 
 @pytest.fixture(scope="module")
 def listening():
-    at = start()
-    pick_demo(at, demo_clip().name)
-    return go(at, "listen")
+    return with_demo_clip("listen")
 
 
 def _chart(at, trace_name):
     return [c for c in charts(at) if any(d.get("name") == trace_name for d in c["data"])][0]
+
+
+def _versions(at):
+    """The probabilities chart of the audio versions: (version names, (versions, emotions) table)."""
+    chart = _chart(at, "angry")
+    return list(arr(chart["data"][0]["x"])), np.stack([arr(d["y"]) for d in chart["data"]], axis=1)
 
 
 def test_curve_is_aligned_under_the_waveform(listening):
@@ -37,10 +41,8 @@ def test_every_version_has_a_player_a_download_and_probabilities_from_core(liste
     assert not at.exception and not at.error
     assert len(at.get("audio")) == 6  # original, focus, complement, Griffin-Lim, keep, remove
     assert len(at.get("download_button")) == 6
-    versions = _chart(at, "angry")
-    names = list(arr(versions["data"][0]["x"]))
+    names, table = _versions(at)
     assert {"original", "focus", "complement", "griffin-lim", "gradcam-keep", "lime-remove"} <= set(names)
-    table = np.stack([arr(d["y"]) for d in versions["data"]], axis=1)  # (versions, emotions)
     np.testing.assert_allclose(table.sum(axis=1), 1.0, atol=1e-5)
     model, card = demo_model
     clip = load_audio(demo_clip().read_bytes(), name=demo_clip().name)
@@ -63,20 +65,15 @@ def test_smoothing_changes_the_curve_and_other_methods_have_keep_remove(listenin
 
 
 def test_switching_to_the_shipped_cnn_atn_rescores_every_version_with_it():
-    at = start()
-    pick_demo(at, demo_clip().name)
-    go(at, "listen")
-    before = _chart(at, "angry")
+    at = with_demo_clip("listen")
+    earlier_names, earlier = _versions(at)
     at.selectbox(key="model").select_index(model_index(at, "cnn-atn")).run()
     assert not at.exception and not at.error
-    after = _chart(at, "angry")
-    names = list(arr(after["data"][0]["x"]))
+    names, table = _versions(at)
     assert {"original", "focus", "complement", "gradcam-keep", "gradcam-remove"} <= set(names)
     model, card = checkpoint.load(DEMO_MODEL.parent / "cnn-atn", "cpu")
     clip = load_audio(demo_clip().read_bytes(), name=demo_clip().name)
     reference = analyze(clip, model, card, methods=("gradcam",), settings=analyses.part_settings("gradcam", QUICK),
                         device="cpu")
-    table = np.stack([arr(d["y"]) for d in after["data"]], axis=1)
     np.testing.assert_allclose(table[names.index("original")], reference.audio["original"].probabilities, atol=1e-5)
-    earlier = np.stack([arr(d["y"]) for d in before["data"]], axis=1)[list(arr(before["data"][0]["x"])).index("original")]
-    assert not np.allclose(table[names.index("original")], earlier)  # cnn-eca's scores are gone
+    assert not np.allclose(table[names.index("original")], earlier[earlier_names.index("original")])  # not cnn-eca's

@@ -52,6 +52,12 @@ def go(at: AppTest, page: str) -> AppTest:
     return at
 
 
+def with_demo_clip(page: str | None = None) -> AppTest:
+    """The app with the first demo test clip explained, on ``page`` (default: Explain)."""
+    at = pick_demo(start(), demo_clip().name)
+    return go(at, page) if page else at
+
+
 def arr(value) -> np.ndarray:
     """A figure's data array: plotly 6 writes numpy arrays as base64 ``{"dtype", "bdata", "shape"}``."""
     if isinstance(value, dict) and "bdata" in value:
