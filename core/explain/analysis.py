@@ -98,6 +98,12 @@ class Analysis:
     def predicted_label(self) -> str:
         return self.labels[self.predicted]
 
+    def subject(self, model) -> Subject:
+        """This clip's model input as a ``Subject`` of ``model`` (on the model's device), for the checks
+        in ``core.explain.evaluate`` that re-run the model on it."""
+        features = torch.as_tensor(self.spectrogram, device=next(model.parameters()).device)
+        return Subject(model, features, self.cfg, self.labels)
+
 
 def cache_key(clip_sha256: str, model_hash: str, methods: Sequence[str], settings: Settings) -> str:
     payload = json.dumps([clip_sha256, model_hash, sorted(methods), settings.to_dict()], sort_keys=True, default=str)

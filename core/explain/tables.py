@@ -20,7 +20,6 @@ from core.errors import CorpusError
 from core.explain.analysis import Settings, analyze
 from core.explain.evaluate import Unit, agreement, faithfulness, localisation, randomisation_check
 from core.explain.gradcam import gradcam
-from core.explain.subject import Subject
 
 Progress = Callable[[float], None]
 
@@ -74,7 +73,7 @@ def faithfulness_table(model, card, manifest: Manifest, methods: Sequence[str] =
     for i, row in enumerate(rows):
         analysis = analyze(load_audio(row.path), model, card, methods=methods, settings=replace(settings, audio=False),
                            device=device)
-        subject = Subject(model, _features_on(model, analysis), analysis.cfg, analysis.labels)
+        subject = analysis.subject(model)
         for name, curves in faithfulness(subject, analysis.maps, unit=unit, baseline_kind=baseline_kind).items():
             for mode, curve in curves.items():
                 aucs.setdefault(name, {}).setdefault(mode, []).append(curve.auc)
@@ -92,7 +91,7 @@ def sanity_table(model, card, manifest: Manifest, device: str = "auto", max_clip
     for i, row in enumerate(rows):
         analysis = analyze(load_audio(row.path), model, card, methods=("gradcam",),
                            settings=Settings(audio=False), device=device)
-        subject = Subject(model, _features_on(model, analysis), analysis.cfg, analysis.labels)
+        subject = analysis.subject(model)
         steps = randomisation_check(subject, lambda s, t=analysis.target: gradcam(s, t)["gradcam"])
         final.append(steps[-1].rank_correlation if steps else float("nan"))
         if progress:
@@ -107,7 +106,7 @@ def clip_metrics(model, analysis, *, fraction: float = 0.2, unit: Unit = "cells"
     maps = {n: m for n, m in analysis.maps.items() if not n.startswith("gradcam-")}
     if not maps:
         return {}
-    subject = Subject(model, _features_on(model, analysis), analysis.cfg, analysis.labels)
+    subject = analysis.subject(model)
     curves = faithfulness(subject, maps, unit=unit, baseline_kind=baseline_kind)
     return {
         "agreement": {f"{a} vs {b}": scores for (a, b), scores in agreement(maps, fraction).items()},
@@ -116,13 +115,6 @@ def clip_metrics(model, analysis, *, fraction: float = 0.2, unit: Unit = "cells"
                          for name, modes in curves.items()},
         "faithfulness_unit": unit, "faithfulness_baseline": baseline_kind,
     }
-
-
-def _features_on(model, analysis):
-    import torch
-
-    device = next(model.parameters()).device
-    return torch.as_tensor(analysis.spectrogram, device=device)
 
 
 def markdown(results: dict[str, dict]) -> str:

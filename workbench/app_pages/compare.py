@@ -12,7 +12,6 @@ import hashlib
 
 import pandas as pd
 import streamlit as st
-import torch
 
 from core.explain import evaluate
 from core.explain.baselines import BASELINES
@@ -29,9 +28,7 @@ st.caption(f"**{clip.name}** with model **{loaded.name}**, using the method sett
 
 def _subject(analysis, loaded) -> Subject:
     """The analysed input on this job thread's own copy of the model (see ``Loaded.replica``)."""
-    model = loaded.replica()
-    device = next(model.parameters()).device
-    return Subject(model, torch.as_tensor(analysis.spectrogram, device=device), analysis.cfg, analysis.labels)
+    return analysis.subject(loaded.replica())
 
 
 def _key(kind: str, jobs: dict, *params) -> str:
