@@ -1,11 +1,13 @@
-# The README's two commands: `make app` and `make test`. Both create .venv when missing and
-# reinstall only when pyproject.toml changed (pip keeps its cache, so torch is downloaded once).
+# The README's two commands: `make app` and `make test`. Both create .venv when missing and install exactly
+# requirements.lock into it; they reinstall only when the lock or pyproject.toml changed, and never re-resolve
+# (pip keeps its cache, so torch is downloaded once). `make lock` is the one place versions are chosen.
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.serwb-installed
+LOCK   := requirements.lock
 
-.PHONY: app test bench system-deps demo-corpus demo-models explanations clean
+.PHONY: app test bench lock doctor system-deps demo-corpus demo-models explanations clean
 
 app: $(STAMP)
 	$(PY) -m streamlit run workbench/app.py
@@ -15,11 +17,27 @@ test: $(STAMP) system-deps
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --upgrade pip
 
-$(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install -e ".[dev]"
+# Every distribution at its locked version and hash; then serwb itself without resolving anything; then drop what
+# the lock no longer names and fail with a list of differences if anything is still off.
+$(STAMP): pyproject.toml $(LOCK) | $(PY)
+	$(PY) -m pip install --require-hashes -r $(LOCK)
+	$(PY) -m pip install --no-deps --no-build-isolation -e .
+	$(PY) -m core.environment --sync
 	touch $@
+
+# Re-resolve pyproject.toml (runtime + dev + baseline extras) for every supported Python and platform, keeping
+# existing pins where they still fit; `make lock LOCK_FLAGS=--upgrade` moves everything to the newest versions.
+UV_VERSION := 0.13.9
+LOCK_TOOLS := build/lock-tools
+lock:
+	test -x $(LOCK_TOOLS)/bin/uv || ($(PYTHON) -m venv $(LOCK_TOOLS) && $(LOCK_TOOLS)/bin/pip install -q uv==$(UV_VERSION))
+	$(LOCK_TOOLS)/bin/uv pip compile pyproject.toml --extra dev --extra baseline --universal --python-version 3.10 \
+	  --generate-hashes --custom-compile-command "make lock" --quiet $(LOCK_FLAGS) -o $(LOCK)
+
+# What `serwb doctor` says: torch, torchaudio (does its native library load?), the device, drift from the lock.
+doctor: $(STAMP)
+	$(PY) -m core.cli doctor
 
 # Debian packages the tests use: espeak-ng (demo corpus), chromium (browser test).
 # Installed when missing and when we may (root with apt-get); otherwise say what is missing.

@@ -304,10 +304,35 @@ def _app(args: argparse.Namespace) -> None:
     raise SystemExit(subprocess.call(command, cwd=REPO_ROOT, env=env))
 
 
+def _doctor(args: argparse.Namespace) -> None:
+    from core.environment import report
+
+    text, ok = report()
+    print(text)
+    if not ok:
+        raise SystemExit(1)
+
+
+def _version() -> str:
+    """``serwb 0.1.0 (torch 2.11.0, torchaudio 2.11.0)``, read from metadata: works even when torch cannot load."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def found(name: str) -> str:
+        try:
+            return f"{name} {version(name)}"
+        except PackageNotFoundError:
+            return f"{name} not installed"
+
+    return f"serwb {__version__} ({found('torch')}, {found('torchaudio')}; `serwb doctor` checks they load)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="serwb", description="Explain speech-emotion-recognition models.")
-    parser.add_argument("--version", action="version", version=f"serwb {__version__}")
+    parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    doctor = commands.add_parser("doctor", help="torch, torchaudio, the device and the lock: is this install sound?")
+    doctor.set_defaults(run=_doctor)
 
     corpus = commands.add_parser("corpus", help="make or inspect a corpus").add_subparsers(
         dest="corpus_command", required=True, metavar="ACTION"
