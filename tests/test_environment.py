@@ -1,0 +1,87 @@
+"""The installed environment is the locked one, and drift or a broken torchaudio is reported by name."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from core import environment
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_installed_distributions_match_the_lock():
+    found = environment.drift()
+    assert not found.broken, "installed packages differ from requirements.lock:\n" + "\n".join(found.lines())
+
+
+def test_the_lock_pins_the_torch_pair_that_loads_together():
+    pins = environment.read_lock(environment.LOCK.read_text())
+    assert pins["torch"] == "2.11.0" and pins["torchaudio"] == "2.11.0"
+
+
+def test_drift_names_a_version_change_a_missing_and_an_unlocked_package():
+    lock = environment.read_lock(environment.LOCK.read_text())
+    have = dict(environment.installed())
+    have["torchaudio"] = "2.11.1"
+    del have["captum"]
+    have["left-over"] = "1.0"
+    found = environment.drift(lock, have)
+    assert found.broken
+    assert found.different == {"torchaudio": ("2.11.0", "2.11.1")}
+    assert found.missing == {"captum": lock["captum"]}
+    assert found.extra == {"left-over": "1.0"}
+    assert "different: torchaudio 2.11.1 installed, 2.11.0 locked" in found.lines()
+
+
+def test_markers_keep_only_the_pins_for_this_interpreter():
+    text = (
+        "numpy==1.0 ; python_full_version < '3.0' \\\n    --hash=sha256:00\n"
+        "numpy==2.0 ; python_full_version >= '3.0' \\\n    --hash=sha256:11\n"
+        "    # via torch\n"
+        "colorama==0.4.6 ; sys_platform == 'no-such-platform'\n"
+        "Typing_Extensions==4.0\n"
+    )
+    assert environment.read_lock(text) == {"numpy": "2.0", "typing-extensions": "4.0"}
+
+
+def test_a_loose_pin_in_the_lock_is_refused():
+    try:
+        environment.read_lock("torch>=2.11\n")
+    except ValueError as e:
+        assert "make lock" in str(e)
+    else:
+        raise AssertionError("a range in the lock must be refused")
+
+
+def _doctor(*extra_path: Path) -> subprocess.CompletedProcess:
+    env = {"PYTHONPATH": ":".join([*map(str, extra_path), str(ROOT)]), "PATH": "/usr/bin:/bin"}
+    return subprocess.run([sys.executable, "-m", "core.cli", "doctor"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_doctor_reports_the_pair_the_device_and_the_lock():
+    done = _doctor()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "torch       2.11.0" in done.stdout
+    assert "torchaudio  2.11.0 (native library loads)" in done.stdout
+    assert "device      cpu" in done.stdout or "device      cuda" in done.stdout
+    assert "requirements.lock: matches" in done.stdout
+
+
+def test_doctor_names_a_torchaudio_that_cannot_load_and_says_what_to_do(tmp_path):
+    # A torchaudio whose native library fails the way torchaudio 2.11.1 does on torch 2.11.0.
+    fake = tmp_path / "torchaudio"
+    fake.mkdir()
+    (fake / "__init__.py").write_text(
+        "raise OSError('libtorchaudio.so: undefined symbol: torch_exception_get_what_without_backtrace')\n")
+    done = _doctor(tmp_path)
+    assert done.returncode == 1
+    assert "native library does not load with torch 2.11.0" in done.stdout
+    assert "undefined symbol" in done.stdout
+    assert "make clean && make test" in done.stdout
+
+
+def test_version_names_torch_and_torchaudio_without_importing_them():
+    done = subprocess.run([sys.executable, "-m", "core.cli", "--version"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0
+    assert done.stdout.startswith("serwb ") and "torch 2.11.0" in done.stdout and "torchaudio 2.11.0" in done.stdout
