@@ -18,7 +18,7 @@ def test_console_script_is_installed_and_lists_commands():
     for command in ("corpus", "app"):
         assert command in out.stdout
     version = subprocess.run([sys.executable, "-m", "core.cli", "--version"], capture_output=True, text=True, cwd=ROOT)
-    assert version.stdout.strip() == f"serwb {__version__}"
+    assert version.stdout.startswith(f"serwb {__version__} (torch ")
 
 
 def test_corpus_inspect_prints_counts(tmp_path, capsys):
