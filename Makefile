@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.serwb-installed
 LOCK   := requirements.lock
 
-.PHONY: app test bench lock doctor system-deps demo-corpus demo-models explanations clean
+.PHONY: app test bench lock doctor system-deps demo-corpus real-corpus demo-models explanations clean
 
 app: $(STAMP)
 	$(PY) -m streamlit run workbench/app.py
@@ -56,6 +56,11 @@ system-deps:
 
 demo-corpus: $(STAMP) system-deps
 	$(PY) -m core.cli corpus demo --out assets/demo --seed 0 --size full
+
+# The shipped real corpus assets/polish ("Emotions in Polish speech recordings", CC BY): the 16 kHz copy inside the
+# nkululeko 1.14.1 sdist (pip download, SHA-256 checked), written as 16-bit FLAC with README.md and licence text.
+real-corpus: $(STAMP)
+	$(PY) -m core.data.polish --out assets/polish --work build/polish
 
 # Speed figures for docs/PERFORMANCE.md: attribution (ours vs library defaults) and training throughput.
 bench: $(STAMP)

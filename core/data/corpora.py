@@ -5,7 +5,8 @@ one shared vocabulary (``EMOTIONS``) with one mapping table per corpus, kept as 
 to the documentation it comes from. Nothing here decodes audio (that is ``core.audio``'s
 job), so listing a 10k-clip corpus takes a directory walk and a regex per file.
 
-Layouts: RAVDESS, EMO-DB, SAVEE, CREMA-D, TESS, IEMOCAP, one folder per label, and a CSV
+Layouts: RAVDESS, EMO-DB, SAVEE, CREMA-D, TESS, Polish emotional speech, IEMOCAP, one
+folder per label, and a CSV
 manifest (``manifest.csv`` with columns ``path,label[,speaker,corpus,...]``).
 ``load_manifest(root)`` detects which one ``root`` holds.
 
@@ -117,6 +118,13 @@ TESS_EMOTION = {
     "neutral": "neutral", "ps": "surprised", "sad": "sad",
 }
 TESS_AGE = {"OAF": "older", "YAF": "younger"}
+
+# Polish emotional speech: Mięsikowska & Świsulski (2020), "Emotions in Polish speech
+# recordings", Gdańsk University of Technology (doi:10.34808/h46c-hb44), and the readme.md
+# shipped with it: "anger (a), fear (s), neutral emotion (n)"; "m1.a_nie_2.wav" is speaker
+# m1, anger ("aggression"), the word "nie", repetition 2. Five male speakers aged 21-23.
+POLISH_EMOTION = {"a": "angry", "s": "fearful", "n": "neutral"}
+POLISH_WORDS = ("nie", "oddaj", "podaj", "stop", "tak", "trzymaj")  # no, give back, pass, stop, yes, hold
 
 # IEMOCAP: Busso et al. (2008), Language Resources & Evaluation 42(4), and the release's
 # Documentation: categorical labels in Session*/dialog/EmoEvaluation/*.txt. "xxx" means
@@ -253,6 +261,8 @@ _SAVEE_NESTED = re.compile(rf"^{_SAVEE_CODE}$", re.IGNORECASE)
 _SAVEE_FLAT = re.compile(rf"^(DC|JE|JK|KL)_{_SAVEE_CODE}$", re.IGNORECASE)
 _CREMAD = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})$")
 _TESS = re.compile(r"^(OAF|YAF)_(.+)_([a-z]+)$", re.IGNORECASE)
+# Any letter is matched, so that an unknown one is left out with its reason, not ignored.
+_POLISH = re.compile(r"^m(\d+)\.([a-z])_([a-z]+)_(\d+)$")
 
 
 def parse_ravdess(rel: PurePosixPath) -> ParseResult:
@@ -332,6 +342,18 @@ def parse_tess(rel: PurePosixPath) -> ParseResult:
     return Parsed(TESS_EMOTION[emotion], f"tess-{speaker}", extra)
 
 
+def parse_polish(rel: PurePosixPath) -> ParseResult:
+    """``m<k>.<emotion>_<word>_<repetition>``: speaker, emotion letter, Polish word, take."""
+    m = _POLISH.match(rel.stem)
+    if not m:
+        return None
+    speaker, emotion, word, repetition = m.groups()
+    if emotion not in POLISH_EMOTION:
+        return f"unknown Polish emotion letter {emotion!r} (only a, s, n)"
+    extra = {"word": word, "repetition": repetition, "gender": "male"}
+    return Parsed(POLISH_EMOTION[emotion], f"polish-m{speaker}", extra)
+
+
 def parse_folder(rel: PurePosixPath) -> ParseResult:
     """``<label>/.../<name>``: the top folder names the emotion; speakers are unknown."""
     if len(rel.parts) < 2:
@@ -357,6 +379,8 @@ NAMING_LAYOUTS: dict[str, NamingLayout] = {
     "savee": NamingLayout("savee", "SAVEE", "AudioData/DC/sa01.wav or DC_sa01.wav", parse_savee),
     "crema-d": NamingLayout("crema-d", "CREMA-D", "AudioWAV/1001_DFA_ANG_XX.wav", parse_cremad),
     "tess": NamingLayout("tess", "TESS", "OAF_Fear/OAF_back_fear.wav", parse_tess),
+    "polish": NamingLayout("polish", "Polish emotional speech (Mięsikowska & Świsulski 2020)",
+                           "POLISH/m1.a_nie_2.wav", parse_polish),
 }
 FOLDER_LAYOUT = NamingLayout("folder", "folder per label", "angry/clip1.wav, sad/clip2.wav", parse_folder)
 

@@ -224,6 +224,43 @@ def test_tess_reads_file_names_not_folders(make_tree):
     assert_rows_inside_root(m)
 
 
+# --------------------------------------------------------------------------- Polish
+
+POLISH_FILES = {  # readme.md of doi:10.34808/h46c-hb44: anger (a), fear (s), neutral (n)
+    "POLISH/m1.a_nie_2.wav": ("angry", "polish-m1", "nie", "2"),
+    "POLISH/m1.s_nie_2.wav": ("fearful", "polish-m1", "nie", "2"),
+    "POLISH/m1.n_nie_2.wav": ("neutral", "polish-m1", "nie", "2"),
+    "POLISH/m2.a_oddaj_1.wav": ("angry", "polish-m2", "oddaj", "1"),
+    "POLISH/m3.s_podaj_5.wav": ("fearful", "polish-m3", "podaj", "5"),
+    "POLISH/m4.n_stop_3.flac": ("neutral", "polish-m4", "stop", "3"),  # the shipped copy is FLAC
+    "POLISH/m5.a_tak_4.flac": ("angry", "polish-m5", "tak", "4"),
+    "POLISH/m5.s_trzymaj_1.flac": ("fearful", "polish-m5", "trzymaj", "1"),
+}
+
+
+def test_polish_letters_speakers_words_and_repetitions(make_tree):
+    m = load_manifest(make_tree([*POLISH_FILES, "POLISH/m2.h_tak_1.wav", "POLISH/readme.md"]))
+    assert m.corpus == "polish" and all(r.corpus == "polish" for r in m.rows)
+    got = {r.path.name: (r.label, r.speaker, r.extra["word"], r.extra["repetition"]) for r in m.rows}
+    assert got == {k.split("/")[1]: v for k, v in POLISH_FILES.items()}
+    assert all(r.extra["gender"] == "male" for r in m.rows)
+    # "h" is no emotion of this corpus: left out with a reason that names it, not guessed
+    assert m.skipped == 1 and any("'h'" in reason and "Polish" in reason for reason in m.skip_reasons)
+    assert m.counts("word")["nie"] == 3 and m.speakers() == [f"polish-m{k}" for k in range(1, 6)]
+    assert_rows_inside_root(m)
+
+
+def test_polish_naming_is_not_mistaken_for_other_layouts(make_tree):
+    root = make_tree(POLISH_FILES)
+    for other in ("ravdess", "emodb", "savee", "crema-d", "tess", "folder"):
+        with pytest.raises(CorpusError, match="None of the|every file was left out|No IEMOCAP"):
+            load_manifest(root, corpus=other)
+    # ... and no other corpus's example reads as Polish
+    for i, files in enumerate((RAVDESS_FILES, EMODB_FILES, CREMAD_FILES, TESS_FILES)):
+        with pytest.raises(CorpusError, match="named like Polish"):
+            load_manifest(make_tree(files, name=f"other{i}"), corpus="polish")
+
+
 # --------------------------------------------------------------------------- IEMOCAP
 
 IMPRO01 = """% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]
@@ -455,6 +492,8 @@ def test_csv_structure_errors(make_tree, text, message):
         (["DC_su01.wav", "KL_h03.wav"], "savee"),
         (list(CREMAD_FILES), "crema-d"),
         (list(TESS_FILES), "tess"),
+        (list(POLISH_FILES), "polish"),
+        (["m1.a_nie_1.wav", "m2.n_tak_5.wav"], "polish"),  # flat, without the POLISH folder
         (["angry/x.wav", "sad/y.wav"], "folder"),
         # naming beats folders: a RAVDESS tree sorted into label folders keeps its speakers
         (["angry/03-01-05-01-01-01-03.wav", "sad/03-01-04-01-01-01-04.wav"], "ravdess"),
@@ -490,7 +529,8 @@ def test_unknown_layout_names_the_expected_layouts(make_tree):
     with pytest.raises(CorpusError, match="Unrecognised corpus layout") as err:
         load_manifest(root)
     text = str(err.value)
-    for layout in ("RAVDESS", "EMO-DB", "SAVEE", "CREMA-D", "TESS", "IEMOCAP", "folder per label", "manifest.csv"):
+    for layout in ("RAVDESS", "EMO-DB", "SAVEE", "CREMA-D", "TESS", "Polish", "IEMOCAP", "folder per label",
+                   "manifest.csv"):
         assert layout in text
     assert "3 audio files" in text and "1 ravdess" in text
 
