@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.serwb-installed
 LOCK   := requirements.lock
 
-.PHONY: app test bench lock doctor system-deps demo-corpus real-corpus demo-models explanations clean
+.PHONY: app test bench lock doctor system-deps demo-corpus real-corpus real-cue demo-models explanations clean
 
 app: $(STAMP)
 	$(PY) -m streamlit run workbench/app.py
@@ -61,6 +61,11 @@ demo-corpus: $(STAMP) system-deps
 # nkululeko 1.14.1 sdist (pip download, SHA-256 checked), written as 16-bit FLAC with README.md and licence text.
 real-corpus: $(STAMP)
 	$(PY) -m core.data.polish --out assets/polish --work build/polish
+
+# The planted-cue set from real recordings (assets/polish-cue): a neutral word, an angry or fearful word of the same
+# speaker (level-matched), another neutral word; cue_start/cue_end give the planted word's span (core/data/real_cue.py).
+real-cue: $(STAMP)
+	$(PY) -m core.data.real_cue --out assets/polish-cue
 
 # Speed figures for docs/PERFORMANCE.md: attribution (ours vs library defaults) and training throughput.
 bench: $(STAMP)

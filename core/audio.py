@@ -32,6 +32,10 @@ MAX_BYTES = 200 * 1024 * 1024
 SILENCE_PEAK = 1e-4
 #: A file that yields fewer frames than its header declares by more than this share is truncated.
 TRUNCATION_TOLERANCE = 0.01
+#: Shortest clip (seconds) a log-mel model can see with context: a few 25-50 ms analysis windows on each
+#: side of a syllable, and well above the STFT's reflect padding (n_fft / 2 = 32 ms). The shortest word of
+#: the shipped real Polish corpus, 0.48 s, must still load.
+MIN_SECONDS = 0.3
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,11 +67,12 @@ def load_audio(
     *,
     name: str | None = None,
     max_bytes: int = MAX_BYTES,
+    min_seconds: float = MIN_SECONDS,
 ) -> Clip:
     """Decode ``source`` (path, bytes or binary file-like) into a mono ``Clip`` at ``target_sr``.
 
     Raises ``AudioError`` for anything a user can fix: missing, empty, non-audio, truncated,
-    too long, extreme sample rate or channel count, NaN/inf samples.
+    too long or shorter than ``min_seconds``, extreme sample rate or channel count, NaN/inf samples.
     """
     data, label = _read_bytes(source, max_bytes)
     name = name if name is not None else label
@@ -88,6 +93,7 @@ def load_audio(
             "OGG and MP3; check that the file is not corrupt or of another type."
         ) from None
     _check_samples(name, samples, declared)
+    _check_duration(name, samples.shape[0], sr, min_seconds)
     wave = torch.from_numpy(samples.mean(axis=1) if channels > 1 else samples[:, 0]).contiguous()
     if sr != target_sr:
         wave = AF.resample(wave, sr, target_sr)
@@ -167,6 +173,16 @@ def _declared_wav_frames(f: sf.SoundFile) -> int:
     return int(match.group(1)) // bytes_per_frame
 
 
+def _check_duration(name: str, frames: int, sr: int, min_seconds: float) -> None:
+    """Refuse a decoded clip too short for a model to hear anything in it (half a sample of rounding allowed)."""
+    seconds = frames / sr
+    if frames < min_seconds * sr - 0.5:
+        raise AudioError(
+            f"'{name}' is {seconds * 1000:.1f} ms long; clips must be at least {min_seconds * 1000:.0f} ms "
+            f"({min_seconds:g} s) for the model to hear anything. Choose or record a longer clip (a word or more)."
+        )
+
+
 def _check_samples(name: str, samples: np.ndarray, declared_frames: int) -> None:
     if samples.shape[0] == 0:
         raise AudioError(f"'{name}' decoded to no samples; the file is probably truncated or corrupt.")
@@ -199,6 +215,61 @@ def fix_length(wave: torch.Tensor, n_samples: int) -> torch.Tensor:
         missing = -excess
         return torch.nn.functional.pad(wave, (missing // 2, missing - missing // 2))
     return wave
+
+
+#: How a clip shorter than the model's length is filled. "zeros": digital silence about the centre (S0; the
+#: demo models). "noise-floor": white noise at the clip's own background level, so the padding looks like the
+#: pauses of the recording itself and no model can learn "exact zeros mean short clip" (real speech showed
+#: zero-padded models classifying by the padding); training also places each clip at a random offset.
+PADDINGS = ("zeros", "noise-floor")
+#: Frame length and quantile of the frame RMS that estimate a clip's background level.
+NOISE_FLOOR_FRAME_SECONDS = 0.02
+NOISE_FLOOR_QUANTILE = 0.1
+
+
+def noise_floor(wave: torch.Tensor, sr: int) -> float:
+    """RMS level of the clip's quietest frames (the 10th percentile of 20 ms frame RMS): its background noise."""
+    frame = max(1, int(round(NOISE_FLOOR_FRAME_SECONDS * sr)))
+    usable = wave.shape[-1] // frame * frame
+    if usable == 0:
+        return float(wave.pow(2).mean().sqrt()) if wave.numel() else 0.0
+    rms = wave[..., :usable].reshape(-1, frame).pow(2).mean(dim=1).sqrt()
+    return float(torch.quantile(rms.float(), NOISE_FLOOR_QUANTILE))
+
+
+def fit_length(wave: torch.Tensor, n_samples: int, padding: str = "zeros", *, sr: int = 16_000,
+               seed: int = 0) -> tuple[torch.Tensor, int]:
+    """Crop or pad a mono ``wave`` about its centre to ``n_samples``; returns it and where the clip starts in it.
+
+    ``padding`` is one of ``PADDINGS``; "noise-floor" noise comes from a generator seeded with ``seed``, so the
+    same clip always gets the same input (caches and tests rely on that).
+    """
+    if padding not in PADDINGS:
+        raise ValueError(f"padding must be one of {PADDINGS}, not {padding!r}")
+    fixed = fix_length(wave, n_samples)
+    missing = n_samples - wave.shape[-1]
+    if missing <= 0 or padding == "zeros":
+        return fixed, max(0, missing // 2)
+    start = missing // 2
+    generator = torch.Generator().manual_seed(seed)
+    noise = torch.randn(n_samples, generator=generator).to(wave.device, wave.dtype) * noise_floor(wave, sr)
+    noise[start:start + wave.shape[-1]] = wave
+    return noise, start
+
+
+def shift_within(waves: torch.Tensor, starts: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Move each row's clip (``waves[i, starts[i]:starts[i] + lengths[i]]``) to a random place inside its row.
+
+    A circular shift that keeps the clip whole: what wraps round is the row's padding, so with noise-floor
+    padding the result is again a clip in its own background. Draws from the global RNG (the training loop
+    re-seeds it every epoch). Rows the clip fills are returned unchanged.
+    """
+    n = waves.shape[-1]
+    room = (n - lengths).clamp_min(0)
+    new_starts = (torch.rand(len(waves), device=waves.device) * (room + 1).to(waves.device)).long().clamp_max(room.to(waves.device))
+    shift = new_starts - starts.to(waves.device)
+    index = (torch.arange(n, device=waves.device)[None, :] - shift[:, None]) % n
+    return waves.gather(1, index)
 
 
 def sliding_windows(wave: torch.Tensor, size: int, hop: int, *, pad_end: bool = True) -> torch.Tensor:

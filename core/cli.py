@@ -59,6 +59,8 @@ def _train(args: argparse.Namespace) -> None:
 
     if args.folds < 1:
         raise ConfigError(f"--folds {args.folds}: use 1 (one train/test split) or k >= 2 for k-fold cross-validation.")
+    if args.baseline and args.folds < 2:
+        raise ConfigError("--baseline is scored on the cross-validation folds; use it with --folds k >= 2.")
     if args.model not in models.available():
         raise ConfigError(f"Unknown model '{args.model}'. Known models: {', '.join(models.available())}.")
     from core.models.fusion import BRANCHES
@@ -74,7 +76,7 @@ def _train(args: argparse.Namespace) -> None:
         model=args.model, model_cfg=_model_cfg(args.model_cfg), features=args.features,
         augment=tuple(v.strip() for v in args.augment.split(",") if v.strip()) if args.augment else (),
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_decay=args.lr_decay, seed=args.seed,
-        device=args.device, amp=args.amp, seconds=args.seconds, focal_gamma=args.focal_gamma,
+        device=args.device, amp=args.amp, seconds=args.seconds, padding=args.padding, focal_gamma=args.focal_gamma,
         class_weighted=not args.unweighted, segment_training={"auto": None, "on": True, "off": False}[args.segments],
         gds_threshold=args.gds_threshold, workers=args.workers, weight_decay=args.weight_decay,
         gain_db=args.gain_db, vtlp=args.vtlp, freq_mask=args.freq_mask, time_mask=args.time_mask, masks=args.masks,
@@ -93,7 +95,7 @@ def _train(args: argparse.Namespace) -> None:
         protocol = "speaker holdout (about 20% of the speakers held out)"
     else:
         train, test = manifest, None
-        protocol = f"{args.folds}-fold cross-validation on every clip"
+        protocol = None  # named by the folds themselves (cv.protocol_name), e.g. leave-one-speaker-out
     labels = train.labels()
     ctx = distributed.context(cfg.device)
     progress = not args.quiet
@@ -103,6 +105,14 @@ def _train(args: argparse.Namespace) -> None:
             cv = cross_validate(train, cfg, args.folds, args.grouped, out_dir=out / "cv", labels=labels,
                                 resume=args.resume, progress=progress)
             report["cv"] = cv
+            report["protocol"] = report["protocol"] or f"{cv['protocol']}; final model trained on every clip"
+            if args.baseline == "egemaps" and ctx.is_main:
+                from core.baseline import evaluate_baseline
+
+                base = evaluate_baseline(train, args.folds, args.grouped, args.seed, progress=progress)
+                report["baseline"] = base
+                print(f"eGeMAPS + SVM baseline on the same folds: UA {base['mean']['UA']:.3f} +- {base['std']['UA']:.3f}"
+                      f" (model: {cv['mean']['UA']:.3f} +- {cv['std']['UA']:.3f}; chance {1 / len(labels):.3f})")
             if ctx.is_main:
                 print(f"{args.folds}-fold CV{' (speaker-independent)' if args.grouped else ''}: "
                       + ", ".join(f"{k} {cv['mean'][k]:.3f} +- {cv['std'][k]:.3f}" for k in ("UA", "WA", "ACC")))
@@ -164,9 +174,46 @@ def _evaluate(args: argparse.Namespace) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     confusion_figure(result["confusion"], result["labels"],
-                     f"{card.model} on {split}: UA {result['UA']:.3f}, WA {result['WA']:.3f}").savefig(
-        out / "confusion.png", dpi=120)
-    print(f"UA {result['UA']:.3f}, WA {result['WA']:.3f}, ACC {result['ACC']:.3f} on {result['n']} clips; wrote {out}")
+                     f"{card.model} on {split}: UA {result['UA']:.3f} (chance {result['chance_UA']:.3f}), "
+                     f"WA {result['WA']:.3f}").savefig(out / "confusion.png", dpi=120)
+    print(f"UA {result['UA']:.3f} (chance {result['chance_UA']:.3f}), WA {result['WA']:.3f}, ACC {result['ACC']:.3f} "
+          f"on {result['n']} clips; wrote {out}")
+    if result["n_unknown"]:
+        counts = ", ".join(f"{label}: {n}" for label, n in result["unknown_labels"].items())
+        print(f"{result['n_unknown']} clips with labels the model does not know ({counts}) were not scored")
+
+
+def _baseline_egemaps(args: argparse.Namespace) -> None:
+    """The eGeMAPS + SVM peer baseline on the folds of ``serwb train --folds K [--grouped]``: metrics.json."""
+    import json
+    import time
+
+    from core.baseline import evaluate_baseline
+    from core.data.corpora import load_manifest
+
+    if args.folds < 2:
+        raise ConfigError(f"--folds {args.folds}: the baseline is cross-validated; use k >= 2 (5 is the usual choice).")
+    corpus = Path(args.corpus)
+    manifest = load_manifest(corpus)
+    kept = [i for i, r in enumerate(manifest.rows) if r.extra.get("split", "").strip().lower() != "cue"]
+    cue = len(manifest) - len(kept)  # planted-cue clips are for explanation checks, never for training
+    manifest = manifest.take(kept)
+    start = time.perf_counter()
+    result = evaluate_baseline(manifest, args.folds, args.grouped, args.seed, progress=not args.quiet)
+    result |= {"corpus": str(corpus.resolve()), "clips": len(manifest), "cue_clips_dropped": cue,
+               "seconds": round(time.perf_counter() - start, 2)}
+    for fold in result["folds"]:
+        print(f"fold {fold['fold']} (test {', '.join(fold['test_speakers'])}; {fold['test_clips']} clips): "
+              f"UA {fold['UA']:.3f}")
+    mean, std = result["mean"], result["std"]
+    print(f"{result['protocol']}, {args.folds} folds, {len(manifest)} clips: "
+          + ", ".join(f"{k} {mean[k]:.3f} +- {std[k]:.3f}" for k in ("UA", "WA", "ACC"))
+          + f" (chance UA {result['chance_UA']:.3f})")
+    name = corpus.resolve().name if corpus.is_dir() else corpus.resolve().parent.name
+    out = Path(args.out) if args.out else Path("evaluation") / f"baseline-egemaps-{name}"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {out / 'metrics.json'}")
 
 
 def _slug(checkpoint: Path, corpus: Path, split: str) -> str:
@@ -239,9 +286,12 @@ def _evaluate_explanations(args: argparse.Namespace) -> None:
 
     if args.unit not in UNITS or args.baseline not in BASELINES:
         raise ConfigError(f"--unit must be one of {', '.join(UNITS)} and --baseline one of {', '.join(BASELINES)}.")
-    model, card = checkpoint.load(args.checkpoint, args.device)
     manifest = load_manifest(Path(args.corpus))
     methods = _methods(args.methods)
+    folds = sorted(p.parent for p in Path(args.checkpoint).glob("fold-*/model/card.json"))
+    if folds:  # a cross-validation folder: each fold model judged on the speakers it never heard
+        return _localisation_over_folds(args, folds, manifest, methods)
+    model, card = checkpoint.load(args.checkpoint, args.device)
     plain = manifest.filter(split=args.split) if args.split != "all" and _has_split(manifest) else manifest
     results = {}
     jobs = [("localisation", lambda p: tables.localisation_table(model, card, manifest, methods, device=args.device,
@@ -258,6 +308,36 @@ def _evaluate_explanations(args: argparse.Namespace) -> None:
     out.mkdir(parents=True, exist_ok=True)
     provenance = {"checkpoint": str(Path(args.checkpoint).resolve()), "model": card.model,
                   "weights_sha256": card.weights_sha256, "corpus": str(Path(args.corpus).resolve())}
+    (out / "explanations.json").write_text(json.dumps(results | provenance, indent=2) + "\n", encoding="utf-8")
+    text = tables.markdown(results)
+    (out / "explanations.md").write_text(text, encoding="utf-8")
+    print(text)
+    print(f"wrote {out / 'explanations.json'} and {out / 'explanations.md'}")
+
+
+def _localisation_over_folds(args: argparse.Namespace, folds: list[Path], manifest, methods) -> None:
+    """The localisation table pooled over cross-validation fold models, each on the cue clips of the speakers
+    held out from it, so that a model trained on every speaker can still be judged on voices it never heard."""
+    import json
+
+    from tqdm import tqdm
+
+    from core import checkpoint
+    from core.explain import tables
+
+    pooled: dict[str, list] = {}
+    for fold in tqdm(folds, desc="localisation per fold", unit="fold", disable=args.quiet):
+        model, card = checkpoint.load(fold, args.device)
+        for name, rows in tables.localisation_results(model, card, manifest, methods, device=args.device).items():
+            pooled.setdefault(name, []).extend(rows)
+    if not pooled:
+        raise ConfigError(f"No cue clip in {args.corpus} is of a speaker held out from the fold models in "
+                          f"{args.checkpoint} (or of an emotion they know).")
+    results = {"localisation": tables.summarise_localisation(pooled)}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    provenance = {"folds": [str(f.resolve()) for f in folds], "corpus": str(Path(args.corpus).resolve()),
+                  "protocol": "each fold model on the planted-cue clips of the speakers held out from its training"}
     (out / "explanations.json").write_text(json.dumps(results | provenance, indent=2) + "\n", encoding="utf-8")
     text = tables.markdown(results)
     (out / "explanations.md").write_text(text, encoding="utf-8")
@@ -363,6 +443,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--focal-gamma", type=float, default=2.0)
     train.add_argument("--unweighted", action="store_true", help="no inverse-frequency class weights")
     train.add_argument("--seconds", type=float, default=3.0, help="clip length (crop/pad about the centre)")
+    train.add_argument("--padding", choices=["zeros", "noise-floor"], default="zeros",
+                       help="how shorter clips are filled: zeros (S0), or noise at the clip's own background level with "
+                       "each training clip at a random offset (for corpora of short words)")
     train.add_argument("--segments", choices=["auto", "on", "off"], default="auto",
                        help="segment training on 96-frame patches (auto: for patch models)")
     train.add_argument("--gds-threshold", type=float, default=None, help="Gaussian data selection threshold (S3)")
@@ -381,6 +464,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--pretrained", action="append", default=[], metavar="BRANCH=PATH",
                        help="start from public VGGish/YAMNet weights converted to .safetensors (width 1), e.g. "
                        "vggish=vggish.safetensors; repeatable (fusion takes both branches)")
+    train.add_argument("--baseline", choices=["egemaps"], default=None,
+                       help="also score the eGeMAPS + SVM peer baseline on the same folds (needs opensmile)")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.set_defaults(run=_train)
 
@@ -398,6 +483,19 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--quiet", action="store_true")
     evaluate.set_defaults(run=_evaluate)
 
+    baseline = commands.add_parser("baseline", help="peer baselines on the folds serwb train uses").add_subparsers(
+        dest="baseline_command", required=True, metavar="BASELINE"
+    )
+    egemaps = baseline.add_parser("egemaps", help="eGeMAPSv02 functionals (openSMILE) + RBF SVM, cross-validated")
+    egemaps.add_argument("--corpus", required=True, help="corpus folder or manifest CSV")
+    egemaps.add_argument("--folds", type=int, default=5)
+    egemaps.add_argument("--grouped", action="store_true", help="speaker-independent folds (as serwb train --grouped)")
+    egemaps.add_argument("--seed", type=int, default=0, help="fold shuffling (as serwb train --seed)")
+    egemaps.add_argument("--out", default=None,
+                         help="folder for metrics.json (default: ./evaluation/baseline-egemaps-CORPUS)")
+    egemaps.add_argument("--quiet", action="store_true", help="no progress bar")
+    egemaps.set_defaults(run=_baseline_egemaps)
+
     explain = commands.add_parser("explain", help="explain one clip: overlays, maps, focus audio and scores")
     explain.add_argument("clip", help="audio file (WAV, FLAC, OGG, MP3)")
     explain.add_argument("--model", required=True, help="checkpoint folder (model.safetensors + card.json)")
@@ -412,7 +510,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     trust = commands.add_parser("evaluate-explanations",
                                 help="localisation, faithfulness and sanity tables of a checkpoint on a corpus")
-    trust.add_argument("checkpoint", help="checkpoint folder (model.safetensors + card.json)")
+    trust.add_argument("checkpoint", help="checkpoint folder (model.safetensors + card.json), or a cross-validation "
+                       "folder (fold-*/model, as serwb train --folds writes under OUT/cv): localisation per fold "
+                       "model on the cue clips of its held-out speakers")
     trust.add_argument("--corpus", required=True, help="corpus with planted-cue clips (e.g. assets/demo)")
     trust.add_argument("--methods", default="gradcam,occlusion,lime")
     trust.add_argument("--split", default="test", help="clips for faithfulness and sanity ('all' for every clip)")

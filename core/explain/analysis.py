@@ -14,13 +14,13 @@ import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import torch
 
 from core import devices
-from core.audio import Clip, fix_length
+from core.audio import Clip, fit_length
 from core.checkpoint import Card
 from core.errors import ConfigError
 from core.explain.gradcam import gradcam
@@ -88,6 +88,7 @@ class Analysis:
     settings: Settings
     attention: np.ndarray | None = None  # (frames,) for attention models
     clip_offset: float = 0.0  # seconds of padding before the clip's first sample (short clips are padded)
+    clip_duration: float | None = None  # seconds of the clip itself; the model input may be longer (padding)
     errors: dict[str, str] = field(default_factory=dict)  # method -> message, for methods that could not run
 
     @property
@@ -97,6 +98,29 @@ class Analysis:
     @property
     def predicted_label(self) -> str:
         return self.labels[self.predicted]
+
+    @property
+    def clip_seconds(self) -> float:
+        """The clip's own length in seconds (for an analysis without ``clip_duration``: the model input's
+        length less the padding on both sides)."""
+        if self.clip_duration is not None:
+            return float(self.clip_duration)
+        original = self.audio.get("original")
+        total = original.wave.shape[-1] / self.sr if original is not None else float(self.frame_times[-1])
+        return max(0.0, total - 2 * self.clip_offset)
+
+    def on_clip(self, times: np.ndarray) -> tuple[slice, np.ndarray]:
+        """Which of ``times`` (ascending seconds on the model input's timeline: ``frame_times``, or sample
+        times) lie on the clip itself, and those times on the clip's own timeline (0 = its first sample).
+
+        A short clip is padded to the model's length; a figure drawn on the clip's own time axis crops the
+        padding with ``values[..., window]`` and plots against the returned times.
+        """
+        times = np.asarray(times, dtype=float)
+        start, eps = self.clip_offset, 1e-9
+        lo = int(np.searchsorted(times, start - eps, side="left"))
+        hi = int(np.searchsorted(times, start + self.clip_seconds + eps, side="right"))
+        return slice(lo, hi), times[lo:hi] - start
 
     def subject(self, model) -> Subject:
         """This clip's model input as a ``Subject`` of ``model`` (on the model's device), for the checks
@@ -110,14 +134,17 @@ def cache_key(clip_sha256: str, model_hash: str, methods: Sequence[str], setting
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def model_input(clip: Clip, cfg: FeatureConfig, seconds: float | None, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """The waveform the model hears and its features: the whole clip (every model here pools over time),
-    zero-padded about the centre to the length the model was trained on when it is shorter."""
-    wave = clip.wave.to(device)
+def model_input(clip: Clip, cfg: FeatureConfig, seconds: float | None, device: torch.device,
+                padding: str = "zeros") -> tuple[torch.Tensor, torch.Tensor, int]:
+    """The waveform the model hears, its features and the sample where the clip starts in it: the whole clip
+    (every model here pools over time), padded about the centre to the length the model was trained on when it
+    is shorter, the way it was padded in training (``core.audio.PADDINGS``)."""
+    wave, start = clip.wave.to(device), 0
     if seconds:
-        wave = fix_length(wave, max(wave.shape[-1], int(round(seconds * cfg.sample_rate))))
+        wave, start = fit_length(wave, max(wave.shape[-1], int(round(seconds * cfg.sample_rate))), padding,
+                                 sr=cfg.sample_rate)
     with torch.no_grad():
-        return wave, frontend(cfg, device)(wave)
+        return wave, frontend(cfg, device)(wave), start
 
 
 def _rescore(model, cfg: FeatureConfig, waves: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
@@ -142,13 +169,13 @@ def analyze(clip: Clip, model, card: Card | Mapping[str, Any], methods: Sequence
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ConfigError(f"Unknown explanation method(s) {unknown}. Choose from: {', '.join(METHODS)}.")
-    labels, cfg, seconds, model_hash = card_fields(card)
+    labels, cfg, seconds, model_hash, padding = card_fields(card)
     target_device = devices.for_model(model, device)
     report = progress or (lambda step, fraction: None)
     timings: dict[str, float] = {}
 
     started = time.perf_counter()
-    wave, features = model_input(clip, cfg, seconds, target_device)
+    wave, features, clip_start = model_input(clip, cfg, seconds, target_device, padding)
     subject = Subject(model, features, cfg, labels)
     probabilities = subject.probabilities(features[None])[0].cpu().numpy()
     target = int(np.argmax(probabilities)) if settings.target is None else int(settings.target)
@@ -190,17 +217,28 @@ def analyze(clip: Clip, model, card: Card | Mapping[str, Any], methods: Sequence
         time_curves={name: m.time_profile() for name, m in maps.items()},
         audio=audio, focus_gate=gate, focus_curve=curve, sr=cfg.sample_rate, timings=timings,
         settings=settings, attention=attention, errors=errors,
-        clip_offset=(wave.shape[-1] - clip.wave.shape[-1]) // 2 / cfg.sample_rate,
+        clip_offset=clip_start / cfg.sample_rate, clip_duration=clip.duration,
     )
 
 
-def card_fields(card: Card | Mapping[str, Any]) -> tuple[list[str], FeatureConfig, float | None, str]:
+class CardFields(NamedTuple):
+    """What an analysis needs from a model card."""
+
+    labels: list[str]
+    cfg: FeatureConfig
+    seconds: float | None  # the clip length the model was trained on
+    model_hash: str
+    padding: str  # how a shorter clip is padded to ``seconds`` (core.audio.PADDINGS)
+
+
+def card_fields(card: Card | Mapping[str, Any]) -> CardFields:
     if isinstance(card, Mapping):
         card = Card.from_dict(card)
     if not card.labels or card.features is None:
         raise ConfigError("The model card lacks its labels or feature configuration; re-save the checkpoint with them.")
-    seconds = (card.training or {}).get("seconds")
-    return list(card.labels), card.features, seconds, card.weights_sha256
+    training = card.training or {}
+    return CardFields(list(card.labels), card.features, training.get("seconds"), card.weights_sha256,
+                      training.get("padding", "zeros"))
 
 
 def _attention(subject: Subject, target: int, started: float) -> tuple[np.ndarray, AttributionMap]:

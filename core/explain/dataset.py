@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -52,11 +52,34 @@ class DatasetAnalysis:
     localisation: list[dict] | None  # one row per method on the planted-cue clips; None without them
     skipped: dict[str, str]  # path -> why it could not be analysed
     key: str
+    #: label the model has no class for -> its clips (``true`` is -1 there): predicted, shown, never scored
+    unknown_paths: dict[str, list[str]] = field(default_factory=dict)
 
     def cell(self, true_label: int, predicted_label: int) -> list[str]:
         """The clips in one cell of the confusion matrix (for listening)."""
         hits = (self.true == true_label) & (self.predicted == predicted_label)
         return [p for p, hit in zip(self.paths, hits) if hit]
+
+    @property
+    def unknown_labels(self) -> dict[str, int]:
+        """Clips per label the model does not know (left out of ``confusion`` and ``metrics``)."""
+        return {label: len(paths) for label, paths in self.unknown_paths.items()}
+
+    @property
+    def n_unknown(self) -> int:
+        return sum(self.unknown_labels.values())
+
+    def unknown_predicted(self) -> dict[str, np.ndarray]:
+        """Per unknown label, how often each of the model's classes was predicted ``(C,)``: the extra
+        confusion rows that are shown but not scored."""
+        index = {p: i for i, p in enumerate(self.paths)}
+        return {label: np.bincount([int(self.predicted[index[p]]) for p in paths], minlength=len(self.labels))
+                for label, paths in self.unknown_paths.items()}
+
+    def unknown_cell(self, label: str, predicted_label: int) -> list[str]:
+        """The clips of an unknown ``label`` predicted as class ``predicted_label`` (for listening)."""
+        index = {p: i for i, p in enumerate(self.paths)}
+        return [p for p in self.unknown_paths.get(label, []) if self.predicted[index[p]] == predicted_label]
 
 
 def dataset_key(manifest: Manifest, card: Card, methods: Sequence[str], max_clips: int | None,
@@ -76,12 +99,13 @@ def analyze_dataset(model, card: Card, manifest: Manifest, *, methods: Sequence[
     rows = [r for r in manifest.rows if r.extra.get("split") != "cue"][:max_clips]
     if not rows:
         raise CorpusError(f"No clips to analyse in {manifest.root}: the folder or manifest lists no audio.")
-    labels, cfg, seconds, _ = card_fields(card)
+    labels, cfg = card_fields(card)[:2]
     target_device = devices.for_model(model, device)
     label_index = {name: i for i, name in enumerate(labels)}
     settings = replace(settings, audio=False)
 
     paths, true, probs, embeddings, features_seen, skipped = [], [], [], [], [], {}
+    unknown_paths: dict[str, list[str]] = {}
     profiles: dict[str, dict[str, list[np.ndarray]]] = {m: {} for m in methods}
     band_hz = np.zeros(0)
     for i, row in enumerate(rows):
@@ -99,6 +123,8 @@ def analyze_dataset(model, card: Card, manifest: Manifest, *, methods: Sequence[
             embeddings.append(model.embed(features)[0].float().cpu().numpy())
         paths.append(str(row.path))
         true.append(y)
+        if y < 0:
+            unknown_paths.setdefault(row.label, []).append(str(row.path))
         probs.append(analysis.probabilities)
         features_seen.append((features, y))
         band_hz = analysis.band_hz
@@ -113,6 +139,8 @@ def analyze_dataset(model, card: Card, manifest: Manifest, *, methods: Sequence[
     predicted = prob_arr.argmax(axis=1)
     known = true_arr >= 0
     metrics = summary(true_arr[known], predicted[known], labels) if known.any() else {}
+    metrics |= {"chance_UA": 1 / len(labels), "n_unknown": int((~known).sum()),  # as core.training.evaluate
+                "unknown_labels": {k: len(v) for k, v in sorted(unknown_paths.items())}}
     confusion = confusion_matrix(true_arr[known], predicted[known], num_classes=len(labels))
     emb = np.stack(embeddings)
 
@@ -135,6 +163,7 @@ def analyze_dataset(model, card: Card, manifest: Manifest, *, methods: Sequence[
         confusion=confusion, metrics=metrics, embeddings=emb, tsne=tsne(emb), band_hz=band_hz,
         frequency_profiles={m: {k: np.mean(v, axis=0) for k, v in per.items()} for m, per in profiles.items()},
         eca=eca, localisation=localisation, skipped=skipped, key=dataset_key(manifest, card, methods, max_clips),
+        unknown_paths=dict(sorted(unknown_paths.items())),
     )
 
 

@@ -32,18 +32,20 @@ def cue_rows(manifest: Manifest) -> Manifest:
     return replace(manifest, rows=rows)
 
 
-def localisation_table(model, card, manifest: Manifest, methods: Sequence[str] = ("gradcam", "occlusion", "lime"),
-                       settings: Settings = Settings(), device: str = "auto",
-                       progress: Progress | None = None) -> dict[str, dict[str, float]]:
-    """Per method: mean inside-cue share, pointing-game accuracy and chance, over the cue clips.
+def localisation_results(model, card, manifest: Manifest, methods: Sequence[str] = ("gradcam", "occlusion", "lime"),
+                         settings: Settings = Settings(), device: str = "auto",
+                         progress: Progress | None = None) -> dict[str, list]:
+    """Per method, one ``Localisation`` per cue clip the model can be judged on: its label is one of the model's
+    emotions and its speaker is not one the model was trained on (``card.data["speakers"]``, when recorded).
 
     Each clip is explained for its *labelled* emotion (the planted one), not the prediction.
     """
     cues = cue_rows(manifest)
     labels = list(card.labels)
+    heard = set((card.data or {}).get("speakers") or ()) - {"unknown"}  # "unknown": a corpus without speakers
     per_method: dict[str, list] = {}
     for i, row in enumerate(cues.rows):
-        if row.label not in labels:
+        if row.label not in labels or row.speaker in heard:
             continue
         clip = load_audio(row.path)
         target_settings = replace(settings, target=labels.index(row.label), audio=False)
@@ -54,6 +56,11 @@ def localisation_table(model, card, manifest: Manifest, methods: Sequence[str] =
             per_method.setdefault(name, []).append(localisation(m, start, end))
         if progress:
             progress((i + 1) / len(cues.rows))
+    return per_method
+
+
+def summarise_localisation(per_method: dict[str, list]) -> dict[str, dict[str, float]]:
+    """Per method: mean inside-cue share, pointing-game accuracy and chance over the clips."""
     return {
         name: {"inside_share": float(np.mean([r.inside_share for r in results])),
                "pointing_accuracy": float(np.mean([r.pointing_hit for r in results])),
@@ -61,6 +68,13 @@ def localisation_table(model, card, manifest: Manifest, methods: Sequence[str] =
                "clips": len(results)}
         for name, results in per_method.items()
     }
+
+
+def localisation_table(model, card, manifest: Manifest, methods: Sequence[str] = ("gradcam", "occlusion", "lime"),
+                       settings: Settings = Settings(), device: str = "auto",
+                       progress: Progress | None = None) -> dict[str, dict[str, float]]:
+    """``summarise_localisation`` of ``localisation_results``: one row per method."""
+    return summarise_localisation(localisation_results(model, card, manifest, methods, settings, device, progress))
 
 
 def faithfulness_table(model, card, manifest: Manifest, methods: Sequence[str] = ("gradcam", "occlusion", "lime"),

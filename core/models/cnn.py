@@ -20,7 +20,7 @@ from torch import nn
 from core.errors import ConfigError
 from core.models.eca import ECA
 from core.models.registry import (
-    ClassifierHead, ModelSpec, SerModel, check_float, check_int, check_ints, he_init, pad_frames,
+    ClassifierHead, ModelSpec, SerModel, check_bool, check_float, check_int, check_ints, he_init, pad_frames,
     register_model, upsample_2d,
 )
 
@@ -61,8 +61,9 @@ class CnnEca(SerModel):
     bands = 64  # log-mel bands (the conv stack itself would take any number >= 32)
 
     def __init__(self, num_classes: int, n: int = 4, eca_kernel: int = 7, eca_blocks: tuple[int, ...] = (),
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, cmn: bool = False):
         super().__init__()
+        self.cmn = cmn  # per-clip mean of each band removed: a recording's fixed channel colour and level
         self.eca_blocks = tuple(sorted(set(eca_blocks)))
         blocks, in_ch = [], 1
         for i, d in enumerate(CNN_LAYER_DEFS, start=1):
@@ -80,6 +81,8 @@ class CnnEca(SerModel):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, bands, frames)`` -> the last block's map ``(B, C, bands / 32, frames / 32)``."""
         x = self._check_input(x)
+        if self.cmn:
+            x = x - x.mean(dim=-1, keepdim=True)
         return self.blocks(pad_frames(x, CNN_MIN_SIZE)[:, None])
 
     def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
@@ -98,14 +101,15 @@ class CnnEca(SerModel):
 _S0 = "S0 (Kim & Kwon, arXiv 2409.04007)"
 
 
-def _cnn(num_classes, n, eca_kernel, eca_blocks, dropout) -> CnnEca:
+def _cnn(num_classes, n, eca_kernel, eca_blocks, dropout, cmn=False) -> CnnEca:
     check_int("n", n)
     check_float("dropout", dropout, 0.0, 1.0)
     blocks = check_ints("eca_blocks", eca_blocks, allow_empty=True)
     bad = [b for b in blocks if b > len(CNN_LAYER_DEFS)]
     if bad:
         raise ConfigError(f"setting 'eca_blocks' names blocks {bad}; the CNN has blocks 1..{len(CNN_LAYER_DEFS)}.")
-    return CnnEca(num_classes, n=n, eca_kernel=check_int("eca_kernel", eca_kernel), eca_blocks=blocks, dropout=dropout)
+    return CnnEca(num_classes, n=n, eca_kernel=check_int("eca_kernel", eca_kernel), eca_blocks=blocks, dropout=dropout,
+                  cmn=check_bool("cmn", cmn))
 
 
 @register_model(
@@ -116,8 +120,8 @@ def _cnn(num_classes, n, eca_kernel, eca_blocks, dropout) -> CnnEca:
     ),
     demo={"n": 1},
 )
-def cnn(num_classes: int, *, n: int = 4, dropout: float = 0.0) -> CnnEca:
-    return _cnn(num_classes, n, 7, (), dropout)
+def cnn(num_classes: int, *, n: int = 4, dropout: float = 0.0, cmn: bool = False) -> CnnEca:
+    return _cnn(num_classes, n, 7, (), dropout, cmn)
 
 
 @register_model(
@@ -129,6 +133,6 @@ def cnn(num_classes: int, *, n: int = 4, dropout: float = 0.0) -> CnnEca:
     demo={"n": 1},
 )
 def cnn_eca(num_classes: int, *, n: int = 4, eca_kernel: int = 7, eca_blocks: tuple[int, ...] = (5, 6),
-            dropout: float = 0.0) -> CnnEca:
+            dropout: float = 0.0, cmn: bool = False) -> CnnEca:
     check_ints("eca_blocks", eca_blocks)  # non-empty: without ECA it is the model "cnn"
-    return _cnn(num_classes, n, eca_kernel, eca_blocks, dropout)
+    return _cnn(num_classes, n, eca_kernel, eca_blocks, dropout, cmn)

@@ -29,7 +29,8 @@ def cross_validate(manifest: Manifest, cfg: TrainConfig, k: int = 5, grouped: bo
                    progress: bool = True) -> dict:
     """Per-fold metrics (WA, UA, ACC, per-class recall, confusion) plus their mean and std.
 
-    Returns ``{"k", "grouped", "folds": [...], "mean": {...}, "std": {...}}``. Fold ``i``'s
+    Returns ``{"k", "grouped", "protocol", "folds": [...], "mean": {...}, "std": {...}}``; each fold names
+    its ``test_speakers``, and ``protocol`` says what the folds amount to (``protocol_name``). Fold ``i``'s
     model stays in ``out_dir/fold-i/model``; without ``out_dir`` the fold models go to a
     temporary folder that is removed afterwards.
     """
@@ -44,7 +45,21 @@ def cross_validate(manifest: Manifest, cfg: TrainConfig, k: int = 5, grouped: bo
                      progress=progress)
         device = next(result.model.parameters()).device
         scores = evaluate(result.model, manifest.take(test_idx), card=result.card, device=device, workers=cfg.workers)
-        scores |= {"fold": i, "train_clips": int(len(train_idx)), "test_clips": int(len(test_idx))}
+        speakers = sorted({manifest.rows[j].speaker for j in test_idx})
+        scores |= {"fold": i, "train_clips": int(len(train_idx)), "test_clips": int(len(test_idx)),
+                   "test_speakers": speakers}
         results.append(scores)
     mean, std = metrics.mean_std(results)
-    return {"k": k, "grouped": grouped, "folds": results, "mean": mean, "std": std}
+    return {"k": k, "grouped": grouped, "protocol": protocol_name(grouped, [r["test_speakers"] for r in results]),
+            "folds": results, "mean": mean, "std": std}
+
+
+def protocol_name(grouped: bool, test_speakers: Sequence[Sequence[str]]) -> str:
+    """What k folds amount to: "leave-one-speaker-out" when every test fold is one speaker, else
+    "speaker-independent k-fold" (grouped) or "stratified k-fold (speakers shared between folds)"."""
+    k = len(test_speakers)
+    if not grouped:
+        return f"stratified {k}-fold cross-validation (speakers shared between folds)"
+    if all(len(s) == 1 for s in test_speakers):
+        return f"leave-one-speaker-out ({k} speakers)"
+    return f"speaker-independent {k}-fold cross-validation"

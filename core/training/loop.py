@@ -62,6 +62,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from core import checkpoint, devices
+from core.audio import PADDINGS, shift_within
 from core.data.corpora import Manifest
 from core.data.dataset import ClipDataset
 from core.errors import ConfigError, CorpusError
@@ -100,6 +101,9 @@ class TrainConfig:
     device: str = "auto"
     amp: str = "auto"  # "auto": bf16 autocast on CUDA when supported, else fp16 + GradScaler; "off" on CPU
     seconds: float = 3.0  # every clip is cropped/padded about its centre to this length (S0)
+    # core.audio.PADDINGS: "zeros" (S0; older cards) or "noise-floor" (the clip's own background level, and each
+    # short training clip at a random offset every epoch), so that no model learns to classify by the padding
+    padding: str = "zeros"
     segment_training: bool | None = None  # None: on for patch models (S3)
     gds_threshold: float | None = None  # S3 Gaussian data selection of training segments
     workers: int = 0  # decoding processes
@@ -126,6 +130,7 @@ class TrainConfig:
             (self.weight_decay >= 0, f"weight_decay={self.weight_decay}: use a value >= 0."),
             (self.focal_gamma >= 0, f"focal_gamma={self.focal_gamma}: use a value >= 0 (0 is cross-entropy)."),
             (self.seconds > 0, f"seconds={self.seconds}: use a positive clip length in seconds."),
+            (self.padding in PADDINGS, f"padding={self.padding!r}: use one of {', '.join(PADDINGS)}."),
             (self.amp in ("auto", "off", "bf16", "fp16"), f"amp={self.amp!r}: use 'auto', 'off', 'bf16' or 'fp16'."),
             (self.gds_threshold is None or 0 <= self.gds_threshold < 1,
              f"gds_threshold={self.gds_threshold}: use a score in [0, 1), e.g. 0.2, or None to keep every segment."),
@@ -193,18 +198,21 @@ class Decoded:
     waves: torch.Tensor  # (N, samples) float32, CPU
     targets: torch.Tensor  # (N,) int64
     labels: list[str]
+    spans: torch.Tensor | None = None  # (N, 2) int64: where each clip starts in its row, and its samples there
 
 
 def decode(manifest: Manifest, labels: Sequence[str] | None = None, *, seconds: float = 3.0, sample_rate: int = 16_000,
-           workers: int = 0, progress: bool = False, desc: str = "decode") -> Decoded:
+           workers: int = 0, progress: bool = False, desc: str = "decode", padding: str = "zeros") -> Decoded:
     """Decode, validate and crop/pad every clip of ``manifest`` (``ClipDataset``) into one tensor."""
-    dataset = ClipDataset(manifest, labels, seconds=seconds, sample_rate=sample_rate)
+    dataset = ClipDataset(manifest, labels, seconds=seconds, sample_rate=sample_rate, padding=padding)
     loader = DataLoader(dataset, batch_size=32, num_workers=workers)
-    waves, targets = [], []
-    for w, y in tqdm(loader, desc=desc, unit="batch", disable=not progress, leave=False):
+    waves, targets, spans = [], [], []
+    for w, y, start, length in tqdm(loader, desc=desc, unit="batch", disable=not progress, leave=False):
         waves.append(w)
         targets.append(y)
-    return Decoded(torch.cat(waves).contiguous(), torch.cat(targets).long(), list(dataset.labels))
+        spans.append(torch.stack([start, length], dim=1))
+    return Decoded(torch.cat(waves).contiguous(), torch.cat(targets).long(), list(dataset.labels),
+                   torch.cat(spans).long())
 
 
 def _check_no_cue(manifest: Manifest) -> None:
@@ -240,12 +248,15 @@ class _Batcher:
     """Items -> model inputs on the device. An item is (clip, version, patch); patch -1 is the whole clip."""
 
     def __init__(self, waves: torch.Tensor, versions: Sequence[FeatureConfig], device: torch.device,
-                 segment: tuple[int, int] | None, augmentation: Augmentation | None = None):
+                 segment: tuple[int, int] | None, augmentation: Augmentation | None = None,
+                 spans: torch.Tensor | None = None):
         """``segment``: (patch frames, patch hop) to cut patches, or None for whole clips;
-        ``augmentation``: applied to the waves (gain) and to the returned features."""
+        ``augmentation``: applied to the waves (gain) and to the returned features;
+        ``spans``: each clip's (start, samples) in its row, to move short clips to a random offset per batch."""
         if device.type == "cuda":  # on the GPU once when it fits easily, else pinned for fast copies
             waves = waves.to(device) if waves.numel() * waves.element_size() < WAVES_ON_DEVICE_BYTES else waves.pin_memory()
         self.waves = waves
+        self.spans = spans
         self.fronts = [frontend(v, device) for v in versions]
         self.device = device
         self.segment = segment
@@ -257,6 +268,9 @@ class _Batcher:
         unique, inverse = torch.unique(key, return_inverse=True)
         clips, versions = unique // len(self.fronts), unique % len(self.fronts)
         waves = self.waves[clips.to(self.waves.device)].to(self.device, non_blocking=True)
+        if self.spans is not None:
+            span = self.spans[clips]
+            waves = shift_within(waves, span[:, 0], span[:, 1])
         waves = self.augmentation.waves(waves)
         feats = None
         with torch.no_grad():
@@ -355,6 +369,11 @@ def evaluate(model: torch.nn.Module, manifest: Manifest, *, card: checkpoint.Car
 
     Labels, features and clip length come from ``card`` when given (a loaded checkpoint),
     else from the arguments (labels: the model's output order).
+
+    Clips whose label the model does not know are not scored: they are counted in
+    ``unknown_labels`` ({label: clips}) and ``n_unknown``, and every metric is over the rest.
+    ``chance_UA`` is the UA of a constant or uniformly random guess, ``1 / len(labels)``.
+    Raises ``CorpusError`` when no clip has a label the model knows.
     """
     if card is not None:
         labels = labels or list(card.labels)
@@ -366,16 +385,22 @@ def evaluate(model: torch.nn.Module, manifest: Manifest, *, card: checkpoint.Car
     features = preset(features) if isinstance(features, str) else features
     seconds = float(seconds or 3.0)
     labels = list(labels)
-    unknown = sorted(set(manifest.labels()) - set(labels))
-    if unknown:
+    unknown = {label: n for label, n in manifest.counts("label").items() if label not in labels}
+    if unknown and len(manifest) == sum(unknown.values()):
         raise CorpusError(
-            f"The evaluation clips carry labels {unknown} that the model does not know (it knows {labels}). "
-            "Filter them out with manifest.filter(label=[...])."
+            f"None of the evaluation clips has a label the model knows: it knows {labels}, the corpus has "
+            f"{sorted(unknown)}. Evaluate a corpus with (some of) the model's emotions, or a model trained on these."
         )
-    data = decode(manifest, labels, seconds=seconds, sample_rate=features.sample_rate, workers=workers, progress=progress)
+    scored = manifest.filter(label=labels) if unknown else manifest  # clips of labels the model lacks: not scored
+    padding = (card.training or {}).get("padding", "zeros") if card is not None else "zeros"
+    data = decode(scored, labels, seconds=seconds, sample_rate=features.sample_rate, workers=workers, progress=progress,
+                  padding=padding)
     logits = predict(model, data.waves, features, device=device, batch_size=batch_size)
     result = metrics.summary(data.targets, logits.argmax(dim=1), labels)
     result["features"] = features.name
+    result["unknown_labels"] = unknown  # {label: clips}, left out of every metric above
+    result["n_unknown"] = sum(unknown.values())
+    result["chance_UA"] = 1 / len(labels)  # UA of a constant (or uniformly random) guess
     return result
 
 
@@ -440,9 +465,10 @@ def fit(train_manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, *, labe
 
     # Data: decode once; items = (clip, version, patch)
     data = decode(train_manifest, labels, seconds=cfg.seconds, sample_rate=test_feat.sample_rate,
-                  workers=cfg.workers, progress=show, desc="decode train")
+                  workers=cfg.workers, progress=show, desc="decode train", padding=cfg.padding)
     n_clips, n_versions = len(data.targets), len(train_feats)
-    batcher = _Batcher(data.waves, train_feats, device, cut if segment else None, cfg.augmentation)
+    batcher = _Batcher(data.waves, train_feats, device, cut if segment else None, cfg.augmentation,
+                       spans=data.spans if cfg.padding == "noise-floor" else None)
     selection = None
     if segment:
         per_clip = n_patches(num_frames(data.waves.shape[1], test_feat), *cut)
@@ -484,7 +510,7 @@ def fit(train_manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, *, labe
     val = None
     if val_manifest is not None and ctx.is_main:
         val = decode(val_manifest, labels, seconds=cfg.seconds, sample_rate=test_feat.sample_rate,
-                     workers=cfg.workers, progress=show, desc="decode val")
+                     workers=cfg.workers, progress=show, desc="decode val", padding=cfg.padding)
 
     base_card = {
         "labels": labels,
@@ -493,7 +519,7 @@ def fit(train_manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, *, labe
                                      "segment_frames": list(cut) if segment else None, "world_size": ctx.world_size}
         | ({"pretrained_weights": pretrained} if pretrained else {}),
         "data": {"fingerprint": fingerprint, "corpus": train_manifest.corpus, "clips": n_clips,
-                 "counts": dict(train_manifest.counts())},
+                 "counts": dict(train_manifest.counts()), "speakers": train_manifest.speakers()},
         "extra": {"gds": selection} if selection else {},
     }
 

@@ -10,7 +10,7 @@ import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
-from core.audio import Clip, fix_length, load_audio, sliding_windows, to_wav_bytes, window_starts
+from core.audio import MIN_SECONDS, Clip, fix_length, load_audio, sliding_windows, to_wav_bytes, window_starts
 from core.errors import AudioError
 
 SR = 16_000
@@ -107,10 +107,35 @@ def test_streaming_wav_with_unknown_length_still_loads():
 
 
 def test_non_finite_samples_are_refused():
-    x = sine(0.2)
+    x = sine(0.5)
     x[100] = np.nan
     with pytest.raises(AudioError, match="NaN or infinite"):
         load_audio(encode(x, subtype="FLOAT"))
+
+
+@pytest.mark.parametrize("seconds", [0.01, 0.29])
+def test_clips_too_short_to_analyse_are_refused_naming_the_minimum(seconds):
+    assert MIN_SECONDS == 0.3
+    with pytest.raises(AudioError, match=rf"'blip.wav' is {seconds * 1000:.1f} ms long; .*at least 300 ms \(0.3 s\)"
+                       r".*longer clip") as e:
+        load_audio(encode(sine(seconds)), name="blip.wav")
+    assert "Traceback" not in str(e.value)
+
+
+def test_the_shortest_real_word_and_the_minimum_itself_load():
+    assert load_audio(encode(sine(0.48))).duration == pytest.approx(0.48, abs=1e-4)  # shortest word, Polish corpus
+    assert load_audio(encode(sine(0.3))).duration == pytest.approx(0.3, abs=1e-4)
+    x = sine(0.48, sr=44_100)  # the check is on the decoded duration, whatever the source rate
+    assert load_audio(encode(x, sr=44_100)).duration == pytest.approx(0.48, abs=1e-3)
+    with pytest.raises(AudioError, match="at least 300 ms"):
+        load_audio(encode(sine(0.29, sr=44_100), sr=44_100))
+
+
+def test_the_minimum_can_be_changed_by_the_caller():
+    short = encode(sine(0.1))
+    assert load_audio(short, min_seconds=0.05).duration == pytest.approx(0.1, abs=1e-4)
+    with pytest.raises(AudioError, match=r"at least 500 ms \(0.5 s\)"):
+        load_audio(encode(sine(0.48)), min_seconds=0.5)
 
 
 def test_a_tiny_flac_declaring_hours_is_refused_before_decoding():

@@ -95,6 +95,30 @@ def test_unknown_labels_are_predicted_but_not_scored(shipped, demo_slice):
     assert analysis.confusion.sum() == 5
 
 
+def test_unknown_label_counts_their_predictions_and_the_chance_level_are_reported(shipped, demo_slice):
+    model, card = shipped
+    plain = [r for r in demo_slice.rows if r.extra.get("split") != "cue"][:8]
+    rows = tuple(replace(r, label="fearful") if i in (0, 5) else replace(r, label="calm") if i == 3 else r
+                 for i, r in enumerate(plain))
+    manifest = replace(demo_slice, rows=rows)
+    analysis = analyze_dataset(model, card, manifest, device="cpu")
+    assert analysis.unknown_labels == {"calm": 1, "fearful": 2} and analysis.n_unknown == 3
+    assert analysis.unknown_paths["fearful"] == [str(plain[0].path), str(plain[5].path)]
+    assert analysis.confusion.sum() == 5 and len(analysis.paths) == 8
+    assert analysis.metrics["unknown_labels"] == {"calm": 1, "fearful": 2} and analysis.metrics["n_unknown"] == 3
+    assert analysis.metrics["chance_UA"] == 1 / len(card.labels) == 0.25
+    unscored = analysis.unknown_predicted()
+    for label, row in unscored.items():  # every unknown clip is predicted as one of the model's classes
+        assert row.shape == (4,) and row.sum() == analysis.unknown_labels[label]
+        for j in range(4):
+            assert len(analysis.unknown_cell(label, j)) == row[j]
+    # the scored part is what core.training.evaluate makes of the same corpus (it skips the unknown labels too)
+    reference = evaluate(model, manifest, card=card, device="cpu")
+    assert reference["unknown_labels"] == analysis.metrics["unknown_labels"]
+    assert np.array_equal(analysis.confusion, np.asarray(reference["confusion"]))
+    assert analysis.metrics["UA"] == pytest.approx(reference["UA"])
+
+
 def test_an_empty_manifest_is_a_clear_error(shipped, tmp_path):
     with pytest.raises(CorpusError, match="No clips"):
         analyze_dataset(*shipped, Manifest(root=tmp_path, corpus="csv", rows=()), device="cpu")

@@ -59,7 +59,8 @@ def test_specs_are_frozen_and_complete():
 
 
 def test_default_config_is_the_full_setting_list():
-    assert models.default_config("cnn-eca") == {"n": 4, "eca_kernel": 7, "eca_blocks": [5, 6], "dropout": 0.0}
+    assert models.default_config("cnn-eca") == {"n": 4, "eca_kernel": 7, "eca_blocks": [5, 6], "dropout": 0.0,
+                                                "cmn": False}
     assert models.default_config("cnn3d")["segments"] == 10
 
 

@@ -1,0 +1,102 @@
+"""The eGeMAPS + SVM peer baseline: a standard, model-free reference point for SER results.
+
+eGeMAPSv02 functionals (Eyben et al. 2016, IEEE Trans. Affective Computing 7(2): 88 features
+per clip) from openSMILE's Python package, standardised and classified with an RBF SVM
+(scikit-learn). ``evaluate_baseline`` scores it on the folds ``serwb train --folds K
+[--grouped]`` uses (``core.training.cv.folds``), so the two are compared fold for fold.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from core.data.corpora import Manifest
+from core.errors import AudioError, ConfigError, CorpusError
+
+SAMPLE_RATE = 16_000
+N_FEATURES = 88  # eGeMAPSv02 functionals
+DESCRIPTION = "eGeMAPSv02 functionals + standardised RBF SVM (C=1, gamma=scale, balanced class weights)"
+
+
+def _smile():
+    """An openSMILE extractor of eGeMAPSv02 functionals; a ``ConfigError`` when opensmile is missing."""
+    try:
+        import opensmile
+    except ImportError as e:
+        raise ConfigError(
+            "The eGeMAPS baseline needs openSMILE's Python package: pip install opensmile "
+            '(or pip install -e ".[baseline]").'
+        ) from e
+    return opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
+                           feature_level=opensmile.FeatureLevel.Functionals)
+
+
+def egemaps_features(manifest: Manifest, progress: bool = True) -> np.ndarray:
+    """``(N, 88)`` float64 eGeMAPSv02 functionals, one row per clip of ``manifest`` (16 kHz mono)."""
+    from tqdm import tqdm
+
+    from core.audio import load_audio
+
+    smile = _smile()
+    out = np.zeros((len(manifest), N_FEATURES), dtype=np.float64)
+    for i, row in enumerate(tqdm(manifest.rows, desc="eGeMAPS", unit="clip", disable=not progress)):
+        wave = load_audio(row.path, SAMPLE_RATE).wave.numpy()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "Segment too short": handled below
+            out[i] = smile.process_signal(wave, SAMPLE_RATE).to_numpy(dtype=np.float64).ravel()
+        if not np.isfinite(out[i]).all():
+            raise AudioError(f"'{row.path.name}' ({wave.size / SAMPLE_RATE:.3f} s) is too short for eGeMAPS "
+                             "functionals (openSMILE gave NaN). Remove it from the corpus or its manifest.")
+    return out
+
+
+def make_classifier():
+    """``StandardScaler`` + RBF ``SVC(C=1, gamma="scale", class_weight="balanced")``."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    return make_pipeline(StandardScaler(),
+                         SVC(kernel="rbf", C=1.0, gamma="scale", class_weight="balanced"))
+
+
+def _fold(features, y, train_idx, test_idx, labels, speakers) -> dict:
+    """Fit on ``train_idx``, predict ``test_idx``: metrics plus predictions as label names."""
+    from core.training import metrics
+
+    if len(set(y[train_idx].tolist())) < 2:
+        raise CorpusError("A training fold holds clips of only one emotion; use fewer folds or a larger corpus.")
+    model = make_classifier().fit(features[train_idx], y[train_idx])
+    pred = model.predict(features[test_idx])
+    scores = metrics.summary(y[test_idx], pred, labels)
+    return scores | {
+        "test_speakers": sorted(set(speakers[test_idx].tolist())),
+        "train_clips": int(len(train_idx)), "test_clips": int(len(test_idx)),
+        "test_indices": test_idx.tolist(), "predictions": [labels[int(p)] for p in pred],
+    }
+
+
+def evaluate_baseline(manifest: Manifest, folds: int = 5, grouped: bool = True, seed: int = 0,
+                      progress: bool = True, features: np.ndarray | None = None) -> dict:
+    """Per-fold WA/UA/ACC of the eGeMAPS + SVM baseline on the folds of ``core.training.cv.folds``.
+
+    ``features`` (``(N, 88)``, from ``egemaps_features``) skips the extraction. Each fold also
+    carries ``test_indices`` (rows of ``manifest``) and ``predictions`` (label names).
+    """
+    from core.training import cv, metrics
+
+    if not len(manifest):
+        raise CorpusError(f"The {manifest.corpus} manifest has no clips to evaluate the baseline on.")
+    splits = cv.folds(manifest, folds, grouped, seed)
+    features = egemaps_features(manifest, progress=progress) if features is None else np.asarray(features)
+    labels = manifest.labels()
+    y = np.array([labels.index(r.label) for r in manifest.rows], dtype=np.int64)
+    speakers = np.array([r.speaker for r in manifest.rows])
+    results = [_fold(features, y, tr, te, labels, speakers) | {"fold": i}
+               for i, (tr, te) in enumerate(splits, start=1)]
+    mean, std = metrics.mean_std(results)
+    return {"baseline": DESCRIPTION, "protocol": cv.protocol_name(grouped, [r["test_speakers"] for r in results]),
+            "k": folds, "grouped": grouped, "seed": seed, "labels": labels, "chance_UA": 1.0 / len(labels),
+            "folds": results, "mean": mean, "std": std}
