@@ -62,8 +62,9 @@ demo-corpus: $(STAMP) system-deps
 real-corpus: $(STAMP)
 	$(PY) -m core.data.polish --out assets/polish --work build/polish
 
-# The planted-cue set from real recordings (assets/polish-cue): a neutral word, an angry or fearful word of the same
-# speaker (level-matched), another neutral word; cue_start/cue_end give the planted word's span (core/data/real_cue.py).
+# The planted-cue set from real recordings (assets/polish-cue): one angry or fearful word of a speaker between one or
+# two neutral words of the same speaker on each side (level-matched, noise-floor pauses; the position varies);
+# cue_start/cue_end give the planted word's span (core/data/real_cue.py).
 real-cue: $(STAMP)
 	$(PY) -m core.data.real_cue --out assets/polish-cue
 

@@ -257,6 +257,10 @@ def _explain(args: argparse.Namespace) -> None:
     probs = ", ".join(f"{label} {p:.2f}" for label, p in zip(analysis.labels, analysis.probabilities))
     print(f"predicted {analysis.predicted_label} ({probs}); " +
           ", ".join(f"{m} {analysis.timings[m]:.2f} s" for m in methods if m in analysis.timings))
+    if analysis.clip_offset > 0:
+        print(f"the {analysis.clip_seconds:.2f} s clip was padded to the model's training length: the overlays show "
+              f"the clip itself; maps.npz holds the whole model input, the clip starting {analysis.clip_offset:.2f} s "
+              "into it (clip_offset and clip_duration in analysis.json and maps.npz)")
     for method, message in analysis.errors.items():
         print(f"{method}: {message}", file=sys.stderr)
     print(f"wrote {len(written)} files to {args.out}")

@@ -1,15 +1,18 @@
 """Which checkpoints the workbench offers, and loading them once per server.
 
-Offered: every folder under assets/models that holds a card.json (the shipped demo models),
-plus the folders named by ``SERWB_MODELS`` (``serwb app --models DIR`` sets it; an
-``os.pathsep``-separated list, each entry a checkpoint folder or a folder of them). An entry
-that holds no checkpoint is still listed, so that choosing it shows core.checkpoint's
-message saying what is wrong instead of silently hiding the user's folder.
+Offered: every folder under assets/models that holds a card.json (the shipped models: those
+trained on real speech first, then the synthetic demo models), plus the folders named by
+``SERWB_MODELS`` (``serwb app --models DIR`` sets it; an ``os.pathsep``-separated list, each
+entry a checkpoint folder or a folder of them). An entry that holds no checkpoint is still
+listed, so that choosing it shows core.checkpoint's message saying what is wrong instead of
+silently hiding the user's folder. Each label says whether the model heard real or synthetic
+speech (from its card's corpus, ``core.data.provenance``).
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import threading
 from collections import OrderedDict
@@ -21,13 +24,17 @@ import torch
 
 from core import checkpoint, models
 from core.checkpoint import Card
+from core.errors import SerwbError
 from core.explain.subject import model_lock
 from core.models import ModelSpec
+from workbench import domain
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "assets" / "models"
 ENV = "SERWB_MODELS"
 CARD = checkpoint.CARD
+#: The shipped models preferred as the default, in order: real speech first, then the demo's S0 model.
+PREFERRED = ("polish-cnn-eca", "polish-cnn-atn", "cnn-eca")
 
 
 _THREAD = threading.local()
@@ -98,8 +105,44 @@ def _short(path: Path) -> str:
     return f"{path.parent.name}/{path.name}" if path.name == "model" else path.name
 
 
+@functools.lru_cache(maxsize=128)
+def _card(path: str, stamp: tuple) -> Card | None:
+    try:
+        return checkpoint.read_card(path)
+    except (SerwbError, OSError):
+        return None  # said in full when the checkpoint is chosen (``load``)
+
+
+def card(path: str) -> Card | None:
+    """A checkpoint's card without its weights (None when unreadable), re-read when the file changes."""
+    return _card(str(path), _stamp(str(path)))
+
+
+def kind(path: str) -> str | None:
+    """What speech the model was trained on, for its label: "real Polish speech", "synthetic demo", ..."""
+    found = card(path)
+    info = domain.corpus(found) if found is not None else None
+    if info is None:
+        return None
+    if info.name in domain.SHORT_TITLES and domain.speech_kind(found) == "synthetic":
+        return "synthetic demo"
+    return f"{domain.speech_kind(found)} {info.language} speech"
+
+
+def _is_real(path: str) -> bool:
+    found = card(path)
+    return found is not None and domain.is_real(found)
+
+
+def _shipped_order(path: Path) -> tuple:
+    """Real-speech models first, the preferred names leading, then by name."""
+    name = path.name
+    return (not _is_real(str(path)), PREFERRED.index(name) if name in PREFERRED else len(PREFERRED), name)
+
+
 def available() -> dict[str, str]:
-    """``{path: label}`` of every offered checkpoint; extra folders first, then the shipped ones."""
+    """``{path: label}`` of every offered checkpoint; extra folders first, then the shipped ones (real speech
+    first)."""
     found: dict[str, str] = {}
     for raw in os.environ.get(ENV, "").split(os.pathsep):
         if not raw.strip():
@@ -107,19 +150,26 @@ def available() -> dict[str, str]:
         folder = Path(raw.strip()).expanduser().resolve()
         inside = [folder] if (folder / CARD).is_file() else _children(folder)
         for path in inside or [folder]:
-            found.setdefault(str(path), f"{_short(path)} ({path.parent})")
-    for path in _children(SHIPPED):
-        found.setdefault(str(path.resolve()), f"{path.name} (demo)")
+            described = kind(str(path))
+            found.setdefault(str(path), f"{_short(path)} ({described + ', ' if described else ''}{path.parent})")
+    for path in sorted(_children(SHIPPED), key=_shipped_order):
+        found.setdefault(str(path.resolve()), f"{path.name} ({kind(str(path)) or 'shipped'})")
     return found
 
 
 def default(paths: list[str]) -> str | None:
-    """Prefer a model given on the command line, then the shipped cnn-eca, then the first."""
-    extra = [p for p in paths if not p.startswith(str(SHIPPED.resolve()))]
+    """Prefer a model given on the command line, then a shipped real-speech model (polish-cnn-eca first),
+    then the shipped demo cnn-eca, then the first."""
+    shipped_root = str(SHIPPED.resolve())
+    extra = [p for p in paths if not p.startswith(shipped_root)]
     if extra:
         return extra[0]
-    shipped = [p for p in paths if Path(p).name == "cnn-eca"]
-    return (shipped or paths or [None])[0]
+    shipped = sorted((Path(p) for p in paths), key=_shipped_order)
+    real = [p for p in shipped if _is_real(str(p))]
+    if real:
+        return str(real[0])
+    named = [p for p in shipped if p.name in PREFERRED]
+    return str(named[0]) if named else (paths or [None])[0]
 
 
 def _stamp(path: str) -> tuple:
@@ -150,4 +200,5 @@ def describe(name: str) -> str:
         spec = models.spec(name)
     except Exception:  # noqa: BLE001 - an unknown name is reported by checkpoint.load
         return ""
-    return f"{spec.paper}: {spec.description}"
+    described = spec.description
+    return described if described.startswith(spec.paper) else f"{spec.paper}: {described}"

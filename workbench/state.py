@@ -4,19 +4,22 @@ never by Streamlit hashing large arrays.
 Per session (``st.session_state``): the clips added (by SHA-256), which one is current, the
 explanation settings (one ``core.explain.Settings`` shared by every page, so Explain, Listen,
 Compare and Export ask for the same cached analyses), and display preferences.
-Per server (``st.cache_resource``): the demo manifest, loaded models, the job runner.
+Per server (``st.cache_resource``): the shipped corpora and the example clips offered from them
+(real speech first), loaded models, the job runner.
 """
 
 from __future__ import annotations
 
 import os
+from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
 import torch
 
 from core.audio import Clip, load_audio
-from core.data.corpora import Manifest, load_manifest
+from core.data.corpora import Manifest, Row, load_manifest
 from core.errors import CheckpointError, SerwbError
 from core.explain import Settings
 from core.features import PRESETS, log_mel
@@ -25,6 +28,9 @@ from workbench.jobs import JobRunner
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_CORPUS = ROOT / "assets" / "demo"
+#: The shipped real corpus (Emotions in Polish speech recordings) and, when present, its planted-cue set.
+REAL_CORPUS = ROOT / "assets" / "polish"
+REAL_CUE_CORPUS = ROOT / "assets" / "polish-cue"
 #: Uploads longer than this are refused (the byte limit is server.maxUploadSize).
 MAX_CLIP_SECONDS = 60.0
 #: Extra folders the Dataset page may open (os.pathsep-separated); the demo corpus always may.
@@ -38,6 +44,95 @@ MODEL_KEY = "model"  # the sidebar's model picker
 def demo_manifest() -> Manifest:
     """The shipped synthetic corpus (read once per server)."""
     return load_manifest(DEMO_CORPUS)
+
+
+#: Shipped corpus folders by the corpus name a model card records (``card.data["corpus"]``).
+CORPUS_FOLDERS = {"polish": REAL_CORPUS, "serwb-demo": DEMO_CORPUS}
+
+
+def training_corpus(card) -> str | None:
+    """The name of the shipped corpus the model was trained on (None: another corpus, or not recorded)."""
+    name = (card.data or {}).get("corpus")
+    return name if name in CORPUS_FOLDERS and CORPUS_FOLDERS[name].is_dir() else None
+
+
+@st.cache_resource(show_spinner=False)
+def real_manifest() -> Manifest:
+    """The shipped real corpus (read once per server)."""
+    return load_manifest(REAL_CORPUS)
+
+
+@dataclass(frozen=True)
+class ClipSet:
+    """A group of shipped clips offered on the Explain page."""
+
+    key: str
+    title: str
+    note: str
+    rows: tuple[Row, ...]
+
+
+def examples(rows, per_group: int = 1) -> list[Row]:
+    """A handful of a corpus's clips covering every speaker and emotion: ``per_group`` clips per (speaker,
+    emotion), spread over the group (so over words and repetitions) rather than its first files."""
+    groups: dict[tuple[str, str], list[Row]] = defaultdict(list)
+    for row in rows:
+        groups[(row.speaker, row.label)].append(row)
+    chosen = []
+    for i, (_, group) in enumerate(sorted(groups.items())):
+        group = sorted(group, key=lambda r: r.path.name)
+        chosen += [group[(7 * i + j * len(group) // per_group) % len(group)] for j in range(min(per_group, len(group)))]
+    return chosen
+
+
+def _real_sets() -> list[ClipSet]:
+    sets = []
+    real = real_manifest()
+    sets.append(ClipSet(
+        "real", "Real speech: Polish words (acted)",
+        f"One word per speaker and emotion from *Emotions in Polish speech recordings* (real acted speech, CC BY; all "
+        f"{len(real)} clips are on the Corpus page). The shipped real-speech models were trained on every clip of "
+        "it, so these are not unseen clips: their speaker-independent score is in the model card.",
+        tuple(examples(real.rows))))
+    if REAL_CUE_CORPUS.is_dir():
+        try:
+            cue = load_manifest(REAL_CUE_CORPUS)
+        except SerwbError:  # optional: an incomplete planted-cue folder is not offered
+            cue = None
+        if cue is not None and len(cue):
+            sets.append(ClipSet(
+                "real-cue", "Planted cues: real Polish",
+                "Three real words of one speaker end to end: neutral, the planted angry or fearful word, neutral. "
+                "The planted word's span shows when picked.",
+                tuple(sorted(cue.rows, key=lambda r: r.path.name))))
+    return sets
+
+
+def _demo_sets() -> list[ClipSet]:
+    demo = demo_manifest()
+    return [
+        ClipSet("demo", "Synthetic demo (espeak-ng)",
+                "Synthetic English speech rendered with espeak-ng: training clips and held-out test speakers. "
+                "For checking explanations, never a stand-in for real speech.",
+                tuple(r for r in demo.rows if r.extra.get("split") != "cue")),
+        ClipSet("cue", "Planted cues: synthetic demo",
+                "Synthetic neutral speech with one emotional phrase planted at a known time; its span shows when "
+                "picked.", tuple(r for r in demo.rows if r.extra.get("split") == "cue")),
+    ]
+
+
+@st.cache_resource(show_spinner=False)
+def clip_sets() -> tuple[dict[str, ClipSet], dict[str, str]]:
+    """The shipped clips offered on the Explain page, real speech first, by set key; and the message of
+    each corpus that could not be read (the other sets are still offered)."""
+    sets: dict[str, ClipSet] = {}
+    errors: dict[str, str] = {}
+    for name, build in (("Real corpus", _real_sets), ("Demo corpus", _demo_sets)):
+        try:
+            sets |= {s.key: s for s in build() if s.rows}
+        except SerwbError as e:
+            errors[name] = str(e)
+    return sets, errors
 
 
 JOB_WORKERS = 2
@@ -155,8 +250,8 @@ def remember(key: str) -> object:
 
 
 def data_roots() -> list[Path]:
-    """Folders the Dataset page may read: the demo corpus plus ``SERWB_DATA_ROOTS``."""
-    roots = [DEMO_CORPUS.resolve()]
+    """Folders the Dataset page may read: the shipped corpora (demo, real) plus ``SERWB_DATA_ROOTS``."""
+    roots = [DEMO_CORPUS.resolve()] + [p.resolve() for p in (REAL_CORPUS, REAL_CUE_CORPUS) if p.is_dir()]
     for raw in os.environ.get(DATA_ROOTS_ENV, "").split(os.pathsep):
         if raw.strip():
             roots.append(Path(raw.strip()).expanduser().resolve())

@@ -30,7 +30,7 @@ from core.audio import to_wav_bytes  # noqa: E402
 from core.checkpoint import Card  # noqa: E402
 from core.explain.analysis import Analysis  # noqa: E402
 from core.explain.colours import OKABE_ITO  # noqa: E402
-from core.explain.report import overlay_figure, summary  # noqa: E402
+from core.explain.report import clip_xaxis, npz_arrays, overlay_figure, summary  # noqa: E402
 
 _MATPLOTLIB = threading.Lock()
 
@@ -111,15 +111,19 @@ def probabilities_figure(analysis: Analysis):
 
 
 def time_curves_figure(analysis: Analysis):
-    """Each map summed over frequency (normalised to its peak), and the S3 focus gate, over seconds."""
+    """Each map summed over frequency (normalised to its peak over the whole model input), and the S3 focus
+    gate, over the clip's own seconds (0 .. its duration; the padding of a short clip cropped)."""
     fig, ax = plt.subplots(figsize=(8, 3.2), dpi=110)
+    window, times = analysis.on_clip(analysis.frame_times)
     for i, (name, curve) in enumerate(analysis.time_curves.items()):
         peak = float(np.abs(curve).max()) or 1.0
-        ax.plot(analysis.frame_times, curve / peak, label=name, color=OKABE_ITO[i % len(OKABE_ITO)])
+        ax.plot(times, curve[window] / peak, label=name, color=OKABE_ITO[i % len(OKABE_ITO)])
     if analysis.focus_gate is not None:
-        t = np.arange(len(analysis.focus_gate)) / analysis.sr
-        ax.fill_between(t, 0, analysis.focus_gate, color="#999999", alpha=0.3, label="focus gate (0-1)")
-    ax.set_xlabel("time (s)")
+        start = int(round(analysis.clip_offset * analysis.sr))
+        gate = analysis.focus_gate[start:start + int(round(analysis.clip_seconds * analysis.sr))]
+        ax.fill_between(np.arange(len(gate)) / analysis.sr, 0, gate, color="#999999", alpha=0.3,
+                        label="focus gate (0-1)")
+    clip_xaxis(ax, analysis)
     ax.set_ylabel("attribution over frequency\n(normalised)")
     ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
@@ -138,6 +142,10 @@ def analysis_pdf(analysis: Analysis, info: Mapping[str, Any], *, shared: bool = 
     lines = [
         f"clip            {info.get('clip', {}).get('name', '')}",
         f"clip sha256     {analysis.clip_sha256}",
+        f"clip length     {analysis.clip_seconds:.2f} s" + (f", padded to the model's length: it starts "
+                                                          f"{analysis.clip_offset:.2f} s into the model input "
+                                                          "(figures show the clip itself)"
+                                                          if analysis.clip_offset > 0 else ""),
         f"model           {info.get('model', {}).get('name', '')}",
         f"checkpoint hash {info.get('model', {}).get('checkpoint_hash') or ''}",
         f"weights sha256  {analysis.model_hash}",
@@ -172,10 +180,7 @@ def analysis_zip(analysis: Analysis, *, card: Card | None = None, checkpoint_has
     """The ZIP for one analysed clip (see the module docstring for its contents)."""
     info = provenance(card, checkpoint_hash, clip_name=clip_name, clip_sha256=analysis.clip_sha256,
                       settings=analysis.settings.to_dict())
-    arrays = {"spectrogram": analysis.spectrogram, "frame_times": analysis.frame_times, "band_hz": analysis.band_hz,
-              "probabilities": analysis.probabilities}
-    for m in analysis.maps.values():
-        arrays.update(m.to_npz_dict())
+    arrays = npz_arrays(analysis) | {"probabilities": analysis.probabilities}
     arrays.update({f"{name}_time_curve": curve for name, curve in analysis.time_curves.items()})
     if analysis.focus_curve is not None:
         arrays["focus_curve"], arrays["focus_gate"] = analysis.focus_curve, analysis.focus_gate

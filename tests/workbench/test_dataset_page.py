@@ -86,3 +86,33 @@ def test_uploads_without_labels_explain_how_to_name_them(name):
     data = (ROOT / "assets" / "demo" / "test").rglob("*.wav").__next__().read_bytes()
     at.file_uploader(key="dataset_uploads").set_value([(name, data, "audio/wav")]).run()
     assert any("emotion word in each name" in e.value for e in at.error)
+
+
+def test_clips_of_a_label_the_model_lacks_are_counted_shown_not_scored_and_chance_is_beside_ua():
+    at = go(start(), "dataset")
+    at.radio(key="dataset_source").set_value("uploads").run()
+    files = sorted((ROOT / "assets" / "demo" / "test").rglob("*.wav"))[:6]
+    fearful = files[0].stem.rsplit("_", 1)[0] + "_fearful.wav"  # a relabelled copy: the model has no such class
+    uploads = [(f.name, f.read_bytes(), "audio/wav") for f in files] + [(fearful, files[0].read_bytes(), "audio/wav")]
+    at.file_uploader(key="dataset_uploads").set_value(uploads).run()
+    assert not at.error, [e.value for e in at.error]
+    at.button(key="dataset_run").click().run()
+    assert not at.exception and not at.error
+
+    assert _confusion(at).sum() == 6  # the scored matrix: the model's labels only
+    shown = "\n".join(str(e.value) for kind in ("caption", "info") for e in getattr(at, kind))
+    assert "7 clips, 6 of them scored" in shown
+    assert "1 clip labelled fearful: this model has no such class" in shown and "predicted but not scored" in shown
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Chance UA"] == "25.0%"
+    ua = float(metrics["UA"].rstrip("%")) / 100
+    assert f"UA {ua:.2f} (chance 0.25)" in shown
+
+    [chart] = [c for c in charts(at) if "predicted emotion" in str(c["layout"]) and c["data"][0]["type"] == "heatmap"]
+    [extra] = [d for d in chart["data"] if d["type"] == "heatmap" and d.get("name") == "not scored"]
+    assert list(extra["y"]) == ["fearful (not scored)"] and arr(extra["z"]).sum() == 1  # its prediction, visible
+    cell = at.selectbox(key="dataset_cell")
+    [index] = [i for i, o in enumerate(cell.options) if o.startswith("fearful (not scored) → predicted ")]
+    cell.select_index(index).run()
+    assert not at.exception
+    assert any(m.value.startswith(f"`{fearful}`") for m in at.markdown)  # listed with its probabilities, to listen to

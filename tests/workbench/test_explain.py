@@ -17,11 +17,11 @@ def explained():
 
 
 def test_app_opens_on_explain_with_no_errors():
-    at = start()
+    at = start(model=None)
     assert at.title[0].value == "Explain a clip"
     assert not at.error
     assert any("Add a clip" in i.value for i in at.info)
-    assert at.selectbox(key="model").value.endswith("cnn-eca")
+    assert at.selectbox(key="model").value.endswith("polish-cnn-eca")  # real speech by default
 
 
 def test_three_overlays_on_seconds_and_hz_axes_with_colour_bars(explained):
@@ -54,8 +54,12 @@ def test_gradcam_overlay_draws_the_core_map(explained, demo_model):
     clip = load_audio(demo_clip().read_bytes(), name=demo_clip().name)
     reference = analyze(clip, model, card, methods=("gradcam",), settings=Settings(audio=False), device="cpu")
     [gradcam] = [c for c in overlays(explained) if c["data"][1]["name"] == "gradcam"]
-    np.testing.assert_allclose(arr(gradcam["data"][1]["z"]), normalise(reference.maps["gradcam"].values), atol=1e-5)
-    np.testing.assert_allclose(arr(gradcam["data"][1]["x"]), reference.frame_times, atol=1e-6)
+    window, times = reference.on_clip(reference.frame_times)  # the clip's own frames: padding cropped
+    assert reference.clip_offset > 0 and window.stop - window.start < len(reference.frame_times)
+    np.testing.assert_allclose(arr(gradcam["data"][1]["z"]), normalise(reference.maps["gradcam"].values)[:, window],
+                               atol=1e-5)
+    np.testing.assert_allclose(arr(gradcam["data"][1]["x"]), times, atol=1e-6)
+    assert gradcam["layout"]["xaxis"]["range"] == pytest.approx([0.0, clip.duration])
 
 
 def test_focus_players_model_card_and_export_are_there(explained):
@@ -100,6 +104,30 @@ def test_bad_uploads_show_their_message_and_keep_earlier_results():
     assert at.selectbox(key="clip").value is not None
 
 
+def test_a_clip_too_short_to_analyse_is_refused_in_place_and_the_page_keeps_working():
+    at = with_demo_clip()
+    current = at.selectbox(key="clip").value
+    before = overlays(at)
+    assert len(before) == 3
+    tone = 0.3 * np.sin(2 * np.pi * 440 * np.arange(160) / 16_000)  # 0.01 s
+    at.file_uploader(key="upload_files").set_value(("blip.wav", wav_bytes(tone.astype(np.float32)), "audio/wav")).run()
+    assert not at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert "'blip.wav' is 10.0 ms long" in errors and "at least 300 ms" in errors
+    assert "Traceback" not in texts(at)
+    assert at.selectbox(key="clip").value == current  # the short clip never became the current one
+    assert len(at.selectbox(key="clip").options) == 1
+    assert [c["data"][1]["z"] for c in overlays(at)] == [c["data"][1]["z"] for c in before]
+
+    at.slider(key="w:opacity").set_value(0.25).run()  # the earlier clip's controls still drive its maps
+    assert not at.exception
+    assert len(overlays(at)) == 3
+    assert all(c["data"][1]["opacity"] == pytest.approx(0.25) for c in overlays(at))
+    assert "at least 300 ms" in " ".join(e.value for e in at.error)  # the message stays by the uploader
+    at.slider(key="w:opacity").set_value(0.8).run()
+    assert all(c["data"][1]["opacity"] == pytest.approx(0.8) for c in overlays(at))
+
+
 def test_a_recording_becomes_the_current_clip_and_is_explained():
     at = start()
     data = demo_clip(index=1).read_bytes()
@@ -123,7 +151,7 @@ def test_a_silent_clip_says_so_and_the_earlier_clip_comes_back():
 
 def test_switching_models_reexplains_and_a_broken_checkpoint_errors_in_place(extra_models):
     at = start()
-    plain, broken, shipped = (model_index(at, p) for p in ("plain-cnn", "broken", "cnn-eca (demo)"))
+    plain, broken, shipped = (model_index(at, p) for p in ("plain-cnn", "broken", "cnn-eca (synthetic demo)"))
     at.selectbox(key="model").select_index(shipped).run()
     pick_demo(at, demo_clip().name)
     demo_probabilities = probabilities_chart(at)

@@ -17,6 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "workbench" / "app.py")
 PAGES = ROOT / "workbench" / "app_pages"
 DEMO_MODEL = ROOT / "assets" / "models" / "cnn-eca"
+#: The shipped real-speech S0 model (trained on assets/polish), the workbench's default.
+REAL_MODEL = ROOT / "assets" / "models" / "polish-cnn-eca"
+REAL_CORPUS = ROOT / "assets" / "polish"
 #: Generous: the machine running the suite may be shared; a run normally takes seconds.
 TIMEOUT = 240
 
@@ -28,9 +31,13 @@ QUICK = Settings(
 )
 
 
-def start(settings: Settings = QUICK) -> AppTest:
+def start(settings: Settings = QUICK, model: Path | None = DEMO_MODEL) -> AppTest:
+    """The app with quick settings and ``model`` picked in the sidebar (the synthetic demo cnn-eca, which most
+    page tests check against; None: the app's own default, a real-speech model)."""
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.session_state["settings"] = settings
+    if model is not None:
+        at.session_state["model"] = str(Path(model).resolve())
     at.run()
     assert not at.exception, at.exception
     return at
@@ -40,7 +47,19 @@ def demo_clip(split: str = "test", index: int = 0) -> Path:
     return sorted((ROOT / "assets" / "demo" / split).rglob("*.wav"))[index]
 
 
+def clip_set_of(name: str) -> str:
+    """The key of the Explain page's example-clip set that holds the file ``name``."""
+    from workbench import state
+
+    sets, _ = state.clip_sets()
+    return next(key for key, found in sets.items() if any(r.path.name == name for r in found.rows))
+
+
 def pick_demo(at: AppTest, name: str) -> AppTest:
+    """Pick the shipped example clip ``name`` (real, synthetic demo or planted cue) on the Explain page."""
+    clip_set = clip_set_of(name)
+    if at.selectbox(key="demo_set").value != clip_set:
+        at.selectbox(key="demo_set").select(clip_set).run()
     at.selectbox(key="demo_clip").select(name).run()
     assert not at.exception, at.exception
     return at

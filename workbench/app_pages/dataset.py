@@ -40,7 +40,9 @@ source = st.radio("Clips", ["folder", "uploads"], horizontal=True, key="dataset_
 manifest = None
 try:
     if source == "folder":
-        folder = st.text_input("Corpus folder", value="assets/demo", key="dataset_folder",
+        own = state.training_corpus(loaded.card)  # the model's own corpus first (relative: the app runs from the root)
+        start_folder = state.CORPUS_FOLDERS[own].relative_to(state.ROOT).as_posix() if own else "assets/demo"
+        folder = st.text_input("Corpus folder", value=start_folder, key="dataset_folder",
                                help="Readable folders: " + ", ".join(str(r) for r in roots))
         st.caption("Data roots: " + ", ".join(f"`{r}`" for r in roots) + f" (add more with {state.DATA_ROOTS_ENV}).")
         manifest = datasets.folder_manifest(datasets.resolve_folder(folder))
@@ -94,8 +96,11 @@ def _select_cell():
     points = (event or {}).get("selection", {}).get("points", []) if event else []
     result = st.session_state[RESULT][1]
     if points:
-        labels = list(result.labels)
-        st.session_state[CELL] = (labels.index(points[0]["y"]), labels.index(points[0]["x"]))
+        labels, row = list(result.labels), points[0]["y"]
+        if row in labels:
+            st.session_state[CELL] = (labels.index(row), labels.index(points[0]["x"]))
+        elif row.endswith(dataset_figures.NOT_SCORED):  # a row of a label the model has no class for
+            st.session_state[CELL] = (row.removesuffix(dataset_figures.NOT_SCORED), labels.index(points[0]["x"]))
 
 
 @st.fragment
@@ -106,25 +111,44 @@ def results_view(path: str) -> None:
         st.warning(f"These results are from another model ({card.model}) than the one now selected; press Analyse "
                    "to redo them with it.", icon=":material/warning:")
     st.subheader(f"Results: {described}")
-    st.caption(f"{len(result.paths)} clips" + (f"; {len(result.skipped)} could not be read" if result.skipped else ""))
+    unknown = result.unknown_labels  # clips whose label the model has no class for: predicted, not scored
+    st.caption(f"{len(result.paths)} clips" + (f", {len(result.paths) - result.n_unknown} of them scored" if unknown
+                                               else "")
+               + (f"; {len(result.skipped)} could not be read" if result.skipped else ""))
     cols = st.columns(4)
     for col, name in zip(cols, ("UA", "WA", "ACC")):
         if name in result.metrics:
             col.metric(name, f"{result.metrics[name]:.1%}")
+    chance = result.metrics.get("chance_UA", 1 / len(result.labels))
+    cols[3].metric("Chance UA", f"{chance:.1%}",
+                   help=f"The UA of a constant or random guess over the model's {len(result.labels)} classes.")
+    if "UA" in result.metrics:
+        st.caption(f"UA {result.metrics['UA']:.2f} (chance {chance:.2f}): a constant or random guess scores about "
+                   "the chance level, whatever the class balance.")
+    if unknown:
+        listed = ", ".join(f"{n} clip{'s' if n != 1 else ''} labelled {label}" for label, n in unknown.items())
+        st.info(f"{listed}: this model has no such class (it knows {', '.join(result.labels)}); they are predicted "
+                "but not scored. Their predictions are the grey row(s) under the confusion matrix.",
+                icon=":material/info:")
 
     left, right = st.columns(2)
     with left:
         st.markdown("##### Confusion matrix")
-        st.plotly_chart(dataset_figures.confusion(result.confusion, result.labels), width="stretch",
+        unscored = result.unknown_predicted()
+        st.plotly_chart(dataset_figures.confusion(result.confusion, result.labels, unknown=unscored), width="stretch",
                         key="confusion_chart", on_select=_select_cell, selection_mode="points")
-        cells = [(i, j) for i in range(len(result.labels)) for j in range(len(result.labels)) if result.confusion[i, j]]
+        n = len(result.labels)
+        counts = {(i, j): int(result.confusion[i, j]) for i in range(n) for j in range(n)}
+        counts |= {(label, j): int(row[j]) for label, row in unscored.items() for j in range(n)}
+        cells = [c for c, k in counts.items() if k]
         if cells:
             if st.session_state.get(CELL) not in cells:
                 st.session_state[CELL] = cells[0]
             cell = st.selectbox("Clips of the cell", cells, key=CELL,
-                                format_func=lambda c: f"true {result.labels[c[0]]} → predicted {result.labels[c[1]]} "
-                                                      f"({int(result.confusion[c])} clips)")
-            paths = result.cell(*cell)
+                                format_func=lambda c: (f"true {result.labels[c[0]]}" if isinstance(c[0], int)
+                                                       else f"{c[0]} (not scored)")
+                                + f" → predicted {result.labels[c[1]]} ({counts[c]} clips)")
+            paths = result.cell(*cell) if isinstance(cell[0], int) else result.unknown_cell(*cell)
             pages = (len(paths) + PAGE - 1) // PAGE
             page = st.number_input(f"Page (of {pages})", 1, pages, 1, key="dataset_cell_page") if pages > 1 else 1
             for clip_path in paths[(page - 1) * PAGE : page * PAGE]:  # analysed clips: in a data root or the uploads

@@ -1,7 +1,8 @@
 """ECA: per-emotion mean channel weights of each efficient-channel-attention block (S0's figure).
 
-Over the demo corpus (its labels) or over the clips added in this session (grouped by the
-emotion the model predicts for them), with the spread, and the current clip's gates on top.
+Over a shipped corpus (its labels: the real Polish one, or the synthetic demo; the model's own
+training corpus first) or over the clips added in this session (grouped by the emotion the model
+predicts for them), with the spread, and the current clip's gates on top.
 Profiles come from ``core.explain.dataset.analyze_dataset`` / ``core.explain.eca``.
 """
 
@@ -19,6 +20,7 @@ from workbench.components.errors import show_error
 from workbench.components.progress import wait_one
 
 SOURCES = {
+    "real": "Real Polish corpus, every clip (the real-speech models were trained on all of them)",
     "demo-test": "Demo corpus, held-out test speakers",
     "demo-all": "Demo corpus, all train and test clips",
     "session": "Clips added in this session (grouped by predicted emotion)",
@@ -61,16 +63,25 @@ def _session_profiles(loaded):
 def eca_view(path: str) -> None:
     loaded = checkpoints.load(path)
     left, right = st.columns([3, 1])
+    if st.session_state.get("eca_source_model") != path or "eca_source" not in st.session_state:
+        # a new model (or a return to this page) starts on the model's own training corpus
+        st.session_state["eca_source_model"] = path
+        st.session_state["eca_source"] = "real" if state.training_corpus(loaded.card) == "polish" else "demo-test"
     source = left.radio("Profiles over", list(SOURCES), format_func=SOURCES.get, key="eca_source")
     spread = right.toggle("Show spread (± std)", value=True, key="eca_spread")
     if source == "session":
         profiles, message = _session_profiles(loaded)
     else:
         try:
-            manifest = state.demo_manifest().filter(split="test" if source == "demo-test" else ["train", "test"])
+            manifest = (state.real_manifest() if source == "real" else
+                        state.demo_manifest().filter(split="test" if source == "demo-test" else ["train", "test"]))
         except SerwbError as e:
-            show_error(e, where="Demo corpus")
+            show_error(e, where="Real corpus" if source == "real" else "Demo corpus")
             return
+        missing = [label for label in loaded.labels if label not in manifest.labels()]
+        if missing:
+            st.info(f"This corpus has no {', '.join(missing)} clips (the model's other classes): their lines are "
+                    "missing. The model's own training corpus covers every class.", icon=":material/info:")
         result, message = wait_one(datasets.submit(loaded, manifest, methods=()), SOURCES[source])
         profiles = result.eca if result is not None else None
         if result is not None and result.skipped:

@@ -11,7 +11,7 @@ import streamlit as st
 from core.audio import to_wav_bytes
 from core.explain import export, shared_scale
 from core.features import PRESETS
-from workbench import analyses, checkpoints, state
+from workbench import analyses, checkpoints, domain, state
 from workbench.components import add_clips, controls, figures, model_card, players
 from workbench.components.errors import show_error
 from workbench.components.progress import outcome, wait
@@ -41,7 +41,8 @@ with wave_col:
     index = log_mel_presets.index(shown) if shown in log_mel_presets else 0
     preset = st.selectbox("Spectrogram features", log_mel_presets, index=index)
 with spec_col:
-    st.plotly_chart(figures.spectrogram(state.spectrogram(clip.sha256, preset, clip), PRESETS[preset]), width="stretch")
+    st.plotly_chart(figures.spectrogram(state.spectrogram(clip.sha256, preset, clip), PRESETS[preset],
+                                        seconds=clip.duration), width="stretch")
 st.caption(f"{clip.duration:.2f} s · decoded from {clip.source_sr} Hz, {clip.source_channels} channel(s) · "
            f"features: {PRESETS[preset].source} · sha256 {clip.sha256[:12]}")
 
@@ -103,7 +104,7 @@ def analysis_view(sha: str, path: str) -> None:
             return
         if len(results) == 1 or part == "gradcam":
             with probability_slot.container():
-                _probabilities(value, draw=len(results))
+                _probabilities(value, loaded, draw=len(results))
         _overlays(results, slots, opacity, shared, draw=len(results))
         if part == "gradcam" and "focus" in value.audio:
             with listen_slot:
@@ -114,15 +115,13 @@ def analysis_view(sha: str, path: str) -> None:
         _export(analyses.merge(results, settings), loaded, clip, shared, failed)
 
 
-def _probabilities(analysis, draw: int) -> None:
+def _probabilities(analysis, loaded, draw: int) -> None:
     target = analysis.labels[analysis.target] + (" (predicted)" if analysis.target == analysis.predicted else "")
     st.markdown(f"**Prediction: {analysis.predicted_label}** · explaining **{target}**")
     st.plotly_chart(figures.probabilities(analysis.labels, analysis.probabilities, target=analysis.target),
                     width="stretch", key=f"probabilities:{draw}")
-    offset = getattr(analysis, "clip_offset", 0.0)
-    if offset > 0:
-        st.caption(f"The model hears the clip zero-padded to its training length: {offset:.2f} s of silence before "
-                   "and after it. The maps and players below are on that timeline.")
+    if analysis.clip_offset > 0:
+        st.caption(domain.padding_note(loaded.card, analysis.clip_seconds, analysis.clip_offset))
 
 
 def _focus_players(analysis) -> None:

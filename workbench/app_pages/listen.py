@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import streamlit as st
 
-from workbench import analyses, checkpoints, state
+from workbench import analyses, checkpoints, domain, state
 from workbench.components import controls, guards, listen_figures, players
 from workbench.components.progress import outcome, wait, wait_one
 
 st.title("Listen to an explanation")
 clip, loaded = guards.clip_and_model()
 seconds = (loaded.card.training or {}).get("seconds")
+filled = domain.PADDING_WORDS.get(domain.padding(loaded.card), domain.padding(loaded.card))
 st.caption(f"**{clip.name}** with model **{loaded.name}**. The model hears the whole clip"
-           + (f", zero-padded about its centre to {seconds:g} s (its training length) when shorter" if seconds else "")
-           + "; every version below is what it heard.")
+           + (f", padded about its centre with {filled} to {seconds:g} s (its training length) when shorter"
+              if seconds else "")
+           + "; every version below is what it heard. The curves show the clip itself"
+           + (", the padding cropped." if seconds and clip.duration < seconds else "."))
 
 
 @st.fragment

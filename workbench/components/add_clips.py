@@ -1,4 +1,5 @@
-"""Ways to add clips: upload (several at once), record in the browser, or pick a demo clip.
+"""Ways to add clips: upload (several at once), record in the browser, or pick a shipped example clip:
+real Polish words first, then the synthetic demo corpus and the planted-cue clips (``state.clip_sets``).
 
 Each input is handled in its widget's callback, which runs before the sidebar is drawn, so a
 new clip becomes the current one at once. A file that fails to decode leaves its message next
@@ -11,12 +12,14 @@ import time
 
 import streamlit as st
 
+from core.audio import MIN_SECONDS
 from core.errors import SerwbError
 from workbench import state
 
 UPLOAD_KEY = "upload_files"
 RECORD_KEY = "record_clip"
 DEMO_KEY = "demo_clip"
+SET_KEY = "demo_set"
 OUTCOMES = "upload_outcomes"
 
 
@@ -51,19 +54,38 @@ def _take_demo() -> None:
     if not picked:
         return
     try:
-        row = {r.path.name: r for r in state.demo_manifest().rows}[picked]
+        sets, _ = state.clip_sets()
+        row = {r.path.name: r for s in sets.values() for r in s.rows}[picked]
         state.add_clip(row.path.read_bytes(), picked)
         st.session_state.pop("demo_error", None)
     except SerwbError as e:
         st.session_state["demo_error"] = str(e)
 
 
+def _new_set() -> None:
+    st.session_state.pop(DEMO_KEY, None)  # a clip of the set left is no choice in the new one
+
+
+def _described(row) -> str:
+    """What a picked example is: its label and speaker, and its word, split or planted span."""
+    extra = row.extra
+    parts = [f"label **{row.label}**", f"speaker {row.speaker}"]
+    if extra.get("cue_start") and extra.get("cue_end"):
+        parts.append(f"planted {row.label} cue at {float(extra['cue_start']):.2f}–{float(extra['cue_end']):.2f} s")
+    elif extra.get("word"):
+        parts.append(f"word “{extra['word']}”")
+    if extra.get("split") and extra["split"] != "cue":
+        parts.append(f"split {extra['split']}")
+    return " · ".join(parts)
+
+
 def render() -> None:
-    upload_tab, record_tab, demo_tab = st.tabs(["Upload", "Record", "Demo clips"])
+    upload_tab, record_tab, demo_tab = st.tabs(["Upload", "Record", "Example clips"])
     with upload_tab:
         uploads = st.file_uploader(
             "Speech clips (WAV, FLAC, OGG, MP3)", type=["wav", "flac", "ogg", "mp3"], accept_multiple_files=True,
-            key=UPLOAD_KEY, on_change=_take_uploads, help=f"Up to {state.MAX_CLIP_SECONDS:.0f} s per clip.",
+            key=UPLOAD_KEY, on_change=_take_uploads,
+            help=f"From {MIN_SECONDS:g} s up to {state.MAX_CLIP_SECONDS:.0f} s per clip.",
         )
         _take_uploads(make_current=False)  # uploads present before a callback could run (e.g. restored widget state)
         for upload in uploads or []:
@@ -75,16 +97,21 @@ def render() -> None:
         if st.session_state.get("record_error"):
             st.error(st.session_state["record_error"], icon=":material/error:")
     with demo_tab:
-        try:
-            manifest = state.demo_manifest()
-        except SerwbError as e:
-            st.error(f"**Demo corpus:** {e}", icon=":material/error:")
+        sets, errors = state.clip_sets()
+        for where, message in errors.items():
+            st.error(f"**{where}:** {message}", icon=":material/error:")
+        if not sets:
             return
-        rows = {row.path.name: row for row in manifest.rows}
-        picked = st.selectbox("Demo clip", list(rows), index=None, key=DEMO_KEY, on_change=_take_demo,
-                              placeholder="Pick a clip of the synthetic corpus")
-        if picked:
-            row = rows[picked]
-            st.caption(f"label **{row.label}** · speaker {row.speaker} · split {row.extra.get('split', '-')}")
+        if st.session_state.get(SET_KEY) not in sets:
+            st.session_state[SET_KEY] = next(iter(sets))
+        chosen = sets[st.selectbox("Clip set", list(sets), format_func=lambda k: sets[k].title, key=SET_KEY,
+                                   on_change=_new_set)]
+        st.caption(chosen.note)
+        rows = {row.path.name: row for row in chosen.rows}
+        picked = st.selectbox("Example clip", list(rows), index=None, key=DEMO_KEY, on_change=_take_demo,
+                              format_func=lambda n: f"{n} — {rows[n].label}, {rows[n].speaker}" if n in rows else n,
+                              placeholder=f"Pick one of {len(rows)} clips")
+        if picked in rows:
+            st.caption(_described(rows[picked]))
         if st.session_state.get("demo_error"):
             st.error(st.session_state["demo_error"], icon=":material/error:")

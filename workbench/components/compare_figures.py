@@ -9,7 +9,7 @@ from plotly.subplots import make_subplots
 
 from core.explain import Analysis, normalise, shared_scale
 from workbench.components.colours import DIVERGING, GREY, OKABE_ITO, SEQUENTIAL, VERMILLION
-from workbench.components.figures import TIME_AXIS, _band_axis
+from workbench.components.figures import _band_axis, clip_axis, on_clip
 
 
 def method_colours(names) -> dict[str, str]:
@@ -73,13 +73,14 @@ def sanity(steps, method: str, *, height: int = 320) -> go.Figure:
 
 def branches(analysis: Analysis, names: list[str], *, height: int = 620) -> go.Figure:
     """The fusion model's per-branch Grad-CAM maps (one shared scale: both are gradients of one logit)
-    and their time curves on one timeline."""
+    and their time curves on one timeline, the clip's own (the padding of a short clip cropped)."""
     maps = [analysis.maps[n] for n in names]
     scale = shared_scale(maps)
     fig = make_subplots(rows=len(maps) + 1, cols=1, shared_xaxes=True, vertical_spacing=0.05,
                         subplot_titles=[*names, "summed over bands"])
     for row, m in enumerate(maps, start=1):
-        fig.add_heatmap(z=normalise(m.values, scale), x=m.frame_times, y=np.arange(len(m.band_hz)), zmin=0, zmax=1,
+        values, times = on_clip(analysis, normalise(m.values, scale), m.frame_times)
+        fig.add_heatmap(z=values, x=times, y=np.arange(len(m.band_hz)), zmin=0, zmax=1,
                         colorscale=SEQUENTIAL, name=m.method, showscale=row == 1,
                         colorbar=dict(title=dict(text="Grad-CAM<br>(shared scale)"), len=0.6, y=0.7),
                         row=row, col=1)
@@ -87,10 +88,12 @@ def branches(analysis: Analysis, names: list[str], *, height: int = 620) -> go.F
     colours = method_colours(names)
     peak = max(float(np.abs(m.time_profile()).max()) for m in maps) or 1.0
     for m in maps:
-        fig.add_scatter(x=m.frame_times, y=m.time_profile() / peak, mode="lines",
+        curve, times = on_clip(analysis, m.time_profile(), m.frame_times)
+        fig.add_scatter(x=times, y=curve / peak, mode="lines",
                         name=f"{m.method} (summed over bands)", line=dict(color=colours[m.method]),
                         row=len(maps) + 1, col=1)
     fig.update_yaxes(title_text="Grad-CAM (shared scale)", row=len(maps) + 1, col=1)
-    fig.update_xaxes(title_text=TIME_AXIS, row=len(maps) + 1, col=1)
+    for row in range(1, len(maps) + 2):
+        clip_axis(fig, analysis.clip_seconds, title=row == len(maps) + 1, row=row, col=1)
     fig.update_layout(height=height, margin=dict(l=60, r=20, t=30, b=40), legend=dict(orientation="h", y=-0.08))
     return fig

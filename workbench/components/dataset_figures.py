@@ -16,22 +16,48 @@ def _rgba(hex_colour: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
-def confusion(matrix: np.ndarray, labels, *, height: int = 420) -> go.Figure:
-    """Counts with true emotions as rows; a click on a cell (its marker) selects that cell's clips."""
+#: Suffix of the extra confusion rows for labels the model has no class for (shown, not scored).
+NOT_SCORED = " (not scored)"
+
+
+def confusion(matrix: np.ndarray, labels, *, unknown: dict[str, np.ndarray] | None = None,
+              height: int = 420) -> go.Figure:
+    """Counts with true emotions as rows; a click on a cell (its marker) selects that cell's clips.
+
+    ``unknown`` (label -> predicted counts ``(C,)``) adds one grey row per label the model does not
+    know, named "<label> (not scored)": where those clips went, kept apart from the scored matrix.
+    """
     counts = np.asarray(matrix)
     labels = list(labels)
+    extra = {f"{label}{NOT_SCORED}": np.asarray(row) for label, row in (unknown or {}).items()}
+    rows = labels + list(extra)
     fig = go.Figure()
     fig.add_heatmap(z=counts, x=labels, y=labels, colorscale=SEQUENTIAL, colorbar=dict(title=dict(text="clips")),
                     hovertemplate="true %{y}<br>predicted %{x}<br>%{z} clips<extra></extra>")
+    if extra:
+        fig.add_heatmap(z=np.stack(list(extra.values())), x=labels, y=list(extra), colorscale="Greys", showscale=False,
+                        name="not scored",
+                        hovertemplate="%{y}<br>predicted %{x}<br>%{z} clips: the model has no such class"
+                                      "<extra></extra>")
     xs, ys = np.meshgrid(labels, labels)
     text_colour = np.where(counts > counts.max() / 2, "black", "white").ravel()
     fig.add_scatter(x=xs.ravel(), y=ys.ravel(), mode="markers+text", text=counts.ravel().astype(str),
                     textfont=dict(color=list(text_colour), size=14), marker=dict(size=38, opacity=0.01, color="white"),
                     name="click a cell", showlegend=False,
                     hovertemplate="true %{y}<br>predicted %{x}<br>%{text} clips: click to list<extra></extra>")
+    if extra:
+        grid = np.stack(list(extra.values()))
+        ex, ey = np.meshgrid(labels, list(extra))
+        colour = np.where(grid > grid.max() / 2, "white", "black").ravel()
+        fig.add_scatter(x=ex.ravel(), y=ey.ravel(), mode="markers+text", text=grid.ravel().astype(str),
+                        textfont=dict(color=list(colour), size=14), marker=dict(size=38, opacity=0.01, color="white"),
+                        name="click a cell (not scored)", showlegend=False,
+                        hovertemplate="%{y}<br>predicted %{x}<br>%{text} clips: click to list<extra></extra>")
     fig.update_xaxes(title_text="predicted emotion", type="category")
-    fig.update_yaxes(title_text="true emotion", type="category", autorange="reversed")
-    fig.update_layout(height=height, margin=dict(l=60, r=20, t=10, b=40), clickmode="event+select")
+    fig.update_yaxes(title_text="true emotion", type="category", autorange="reversed",
+                     categoryorder="array", categoryarray=rows)
+    fig.update_layout(height=height + 40 * len(extra), margin=dict(l=60, r=20, t=10, b=40),
+                      clickmode="event+select")
     return fig
 
 

@@ -2,6 +2,11 @@
 
 They only draw: values come from ``core`` (an ``Analysis``, a spectrogram), and the scaling of
 attribution maps for display is ``core.explain.normalise`` / ``shared_scale``.
+
+One timeline: every figure of a clip is drawn on the clip's own time axis, 0 .. its duration. A
+clip shorter than the model's training length is padded before the model hears it; the maps,
+the model-input spectrogram and the time curves crop that padding (``Analysis.on_clip``), so a
+1 s word is drawn on 0-1 s in the waveform and in every map below it.
 """
 
 from __future__ import annotations
@@ -30,13 +35,25 @@ def envelope(x: np.ndarray, sr: int, max_points: int = 8000) -> tuple[np.ndarray
     return np.repeat(np.arange(n) * step / sr, 2), np.stack([blocks.min(axis=1), blocks.max(axis=1)], axis=1).ravel()
 
 
+def clip_axis(fig: go.Figure, seconds: float, *, title: bool = True, **where) -> None:
+    """The clip's own time axis, 0 .. ``seconds``, shared by every figure of one clip."""
+    fig.update_xaxes(range=[0.0, float(seconds)], **({"title_text": TIME_AXIS} if title else {}), **where)
+
+
+def on_clip(analysis: Analysis, values: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``values`` (``(..., frames)`` on the model input's ``times``) cropped to the clip, and their times on
+    the clip's own timeline (the padding of a short clip left out)."""
+    window, clip_times = analysis.on_clip(times)
+    return np.asarray(values)[..., window], clip_times
+
+
 def waveform(wave: torch.Tensor | np.ndarray, sr: int, *, height: int = 160, max_points: int = 8000) -> go.Figure:
-    """Waveform against seconds, decimated by min/max envelope so long clips stay light."""
+    """Waveform against seconds (0 .. the clip's duration), decimated by min/max envelope so long clips stay light."""
     x = wave.detach().cpu().numpy() if isinstance(wave, torch.Tensor) else np.asarray(wave)
     t, y = envelope(x, sr, max_points)
     fig = go.Figure(go.Scatter(x=t, y=y, mode="lines", line=dict(width=1, color=BLUE), name="waveform"))
     fig.update_layout(height=height, margin=dict(l=60, r=20, t=10, b=40), showlegend=False)
-    fig.update_xaxes(title_text=TIME_AXIS)
+    clip_axis(fig, len(x) / sr)
     fig.update_yaxes(title_text="amplitude", range=[-1, 1])
     return fig
 
@@ -49,8 +66,10 @@ def _band_axis(fig: go.Figure, band_hz: np.ndarray, mfcc: bool, **where) -> None
     fig.update_yaxes(title_text=FREQ_AXIS, tickvals=ticks, ticktext=[f"{band_hz[i]:.0f}" for i in ticks], **where)
 
 
-def spectrogram(spec: torch.Tensor | np.ndarray, cfg: FeatureConfig, *, height: int = 300) -> go.Figure:
-    """Log-mel spectrogram on seconds x Hz axes (mel bands labelled by their centre frequency)."""
+def spectrogram(spec: torch.Tensor | np.ndarray, cfg: FeatureConfig, *, seconds: float | None = None,
+                height: int = 300) -> go.Figure:
+    """Log-mel spectrogram of a clip on seconds x Hz axes (mel bands labelled by their centre frequency);
+    ``seconds``: the clip's duration, the end of the time axis (default: the last frame's time)."""
     values = spec.detach().cpu().numpy() if isinstance(spec, torch.Tensor) else np.asarray(spec)
     times = frame_times(values.shape[-1], cfg).numpy()
     hz = mel_band_hz(cfg).numpy()
@@ -63,7 +82,7 @@ def spectrogram(spec: torch.Tensor | np.ndarray, cfg: FeatureConfig, *, height: 
         )
     )
     _band_axis(fig, hz, False)
-    fig.update_xaxes(title_text=TIME_AXIS)
+    clip_axis(fig, seconds if seconds is not None else float(times[-1]))
     fig.update_layout(height=height, margin=dict(l=60, r=20, t=10, b=40))
     return fig
 
@@ -91,15 +110,17 @@ def overlay(analysis: Analysis, method: str, *, opacity: float = 0.6, scale: flo
     """The model's input spectrogram in grey with one attribution map on top, on seconds x Hz axes.
 
     ``scale`` shares one colour scale between maps (``core.explain.shared_scale``); None scales
-    this map by itself. Signed maps (LIME, occlusion) use a diverging scale centred on zero.
+    this map by itself. Signed maps (LIME, occlusion) use a diverging scale centred on zero. The
+    map is normalised over the whole model input, then drawn on the clip's own timeline (padding cropped).
     """
     m = analysis.maps[method]
     signed = bool((m.values < 0).any())
-    values = normalise(m.values, scale, signed=signed)
-    times, bands = m.frame_times, np.arange(len(m.band_hz))
+    values, times = on_clip(analysis, normalise(m.values, scale, signed=signed), m.frame_times)
+    underlay, _ = on_clip(analysis, analysis.spectrogram, m.frame_times)
+    bands = np.arange(len(m.band_hz))
     mfcc = analysis.cfg.kind == "mfcc"
     fig = go.Figure()
-    fig.add_heatmap(z=analysis.spectrogram, x=times, y=bands, colorscale=UNDERLAY, showscale=False,
+    fig.add_heatmap(z=underlay, x=times, y=bands, colorscale=UNDERLAY, showscale=False,
                     name="spectrogram", hoverinfo="skip")
     fig.add_heatmap(
         z=values, x=times, y=bands, opacity=opacity, name=method,
@@ -111,7 +132,7 @@ def overlay(analysis: Analysis, method: str, *, opacity: float = 0.6, scale: flo
         + "<br>attribution %{z:.2f}<extra></extra>",
     )
     _band_axis(fig, m.band_hz, mfcc)
-    fig.update_xaxes(title_text=TIME_AXIS)
+    clip_axis(fig, analysis.clip_seconds)
     fig.update_layout(height=height, margin=dict(l=60, r=10, t=30, b=110),
                       title=dict(text=f"target '{m.target_label}' · computed in {m.seconds:.2f} s", font=dict(size=12)))
     return fig

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from workbench import checkpoints, state
+from workbench import checkpoints, domain, state
 from workbench.components.errors import show_error
 
 
@@ -20,13 +20,17 @@ def render() -> None:
             if st.session_state.get(state.MODEL_KEY) not in paths:
                 st.session_state[state.MODEL_KEY] = checkpoints.default(list(paths))
             st.selectbox("Model", list(paths), format_func=lambda p: paths.get(p, p), key=state.MODEL_KEY,
-                         help="Shipped demo models, plus checkpoint folders given with `serwb app --models DIR`.")
+                         help="Shipped models (trained on real speech first, then the synthetic demo models), plus "
+                              "checkpoint folders given with `serwb app --models DIR`.")
             loaded, error = state.current_model()
             if error is not None:
                 show_error(error, where="This checkpoint cannot be used")
             else:
-                st.caption(f"**{loaded.name}** · {len(loaded.labels)} emotions · {loaded.card.feature_preset} · "
-                           f"hash `{loaded.hash[:10]}`")
+                described = domain.summary(loaded.card)
+                if described:
+                    st.caption(described)
+                st.caption(f"**{loaded.name}** · {len(loaded.labels)} emotions ({', '.join(loaded.labels)}) · "
+                           f"{loaded.card.feature_preset} · hash `{loaded.hash[:10]}`")
 
         clips = state.clips()
         if clips:
