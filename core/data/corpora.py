@@ -680,6 +680,16 @@ def load_csv(csv_path: Union[str, Path]) -> Manifest:
     return Manifest(root, corpora.pop() if len(corpora) == 1 else "csv", tuple(rows))
 
 
+def write_manifest(path: Path, columns: Sequence[str], rows: Sequence[Mapping]) -> None:
+    """Write a manifest CSV atomically (a temporary file renamed into place): a killed build never leaves half a one."""
+    tmp = path.with_name(path.name + ".part")
+    with tmp.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(columns), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
 def _csv_clip_path(root: Path, raw: str) -> Path:
     """Resolve a CSV path entry, refusing anything that is not an audio file inside ``root``."""
     if not raw:

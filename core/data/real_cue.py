@@ -60,7 +60,7 @@ import soundfile as sf
 import torch
 
 from core.audio import NOISE_FLOOR_FRAME_SECONDS, noise_floor
-from core.data.corpora import Row, load_manifest
+from core.data.corpora import Row, load_manifest, write_manifest
 from core.data.synthetic import make_noise
 from core.errors import ConfigError, CorpusError
 
@@ -287,12 +287,7 @@ def build(corpus_root: PathLike = "assets/polish", out_dir: PathLike = "assets/p
                 })
     write_readme(out, rows, corpus_root=corpus_root, per_emotion=int(per_emotion), seed=int(seed),
                  speakers=tuple(speakers))
-    tmp = out / "manifest.csv.part"
-    with tmp.open("w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-    os.replace(tmp, manifest)
+    write_manifest(manifest, MANIFEST_COLUMNS, rows)
     return manifest
 
 

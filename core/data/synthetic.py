@@ -64,6 +64,7 @@ import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
+from core.data.corpora import write_manifest
 from core.errors import ConfigError, SerwbError
 
 CORPUS_NAME = "serwb-demo"
@@ -767,12 +768,7 @@ def generate(
         if p.is_relative_to(root) and p.is_file() and p.suffix == ".wav":
             p.unlink()
 
-    tmp = out / "manifest.csv.part"
-    with tmp.open("w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-    os.replace(tmp, manifest)
+    write_manifest(manifest, MANIFEST_COLUMNS, rows)
     return manifest
 
 
