@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from core.checkpoint import data_fingerprint, load
@@ -33,3 +34,52 @@ def test_card_states_what_the_model_scores_on_held_out_speakers(name):
     assert again["UA"] == pytest.approx(held["UA"], abs=1e-6)
     assert again["WA"] == pytest.approx(held["WA"], abs=1e-6)
     assert held["UA"] >= 0.80
+
+
+# ----------------------------------------------------------------------------- real speech
+
+REAL = ("polish-cnn-eca",)
+POLISH = ROOT / "assets" / "polish"
+
+
+@pytest.mark.parametrize("name", REAL)
+def test_real_speech_cards_state_the_speaker_independent_score_and_beat_the_peer_baseline(name):
+    _, card = load(MODELS / name, device="cpu")
+    corpus = load_manifest(POLISH)
+    assert card.labels == ("angry", "fearful", "neutral") and card.data["corpus"] == "polish"
+    assert card.data["fingerprint"] == data_fingerprint(corpus)  # the final model: all five speakers
+    cv, baseline = card.metrics["cv"], card.metrics["baseline"]
+    assert cv["protocol"] == "leave-one-speaker-out (5 speakers)"
+    assert sorted(f["test_speakers"][0] for f in cv["folds"]) == sorted(corpus.speakers())
+    # the baseline was scored on exactly the same folds, in the same run
+    assert [f["test_speakers"] for f in baseline["folds"]] == [f["test_speakers"] for f in cv["folds"]]
+    assert cv["mean"]["UA"] > baseline["mean"]["UA"] > 1 / 3
+    assert card.training["padding"] == "noise-floor"
+
+
+@pytest.fixture(scope="module")
+def padded_words():
+    """The twelve shortest real words: each is padded to the models' 1.7 s."""
+    from core.audio import load_audio
+
+    rows = sorted(load_manifest(POLISH).rows, key=lambda r: r.path.stat().st_size)[:12]
+    return [load_audio(r.path) for r in rows]
+
+
+@pytest.mark.parametrize("name", REAL)
+def test_real_speech_models_look_at_the_word_not_at_the_padding(name, padded_words):
+    from core.explain.analysis import Settings, analyze
+    from core.explain.evaluate import localisation
+
+    model, card = load(MODELS / name, device="cpu")
+    on_padding, padding_time = {"gradcam": [], "occlusion": []}, []
+    for clip in padded_words:
+        analysis = analyze(clip, model, card, methods=("gradcam", "occlusion"), settings=Settings(audio=False))
+        assert analysis.clip_offset > 0  # really padded
+        word = (analysis.clip_offset, analysis.clip_offset + clip.duration)
+        for method in on_padding:
+            found = localisation(analysis.maps[method], *word)
+            on_padding[method].append(1 - found.inside_share)
+        padding_time.append(1 - found.chance)
+    for method, shares in on_padding.items():
+        assert np.mean(shares) < np.mean(padding_time), f"{method} puts its mass on the padding"
