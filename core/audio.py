@@ -251,10 +251,15 @@ def fit_length(wave: torch.Tensor, n_samples: int, padding: str = "zeros", *, sr
     if missing <= 0 or padding == "zeros":
         return fixed, max(0, missing // 2)
     start = missing // 2
-    generator = torch.Generator().manual_seed(seed)
-    noise = torch.randn(n_samples, generator=generator).to(wave.device, wave.dtype) * noise_floor(wave, sr)
-    noise[start:start + wave.shape[-1]] = wave
-    return noise, start
+    fixed = background_noise(fixed, noise_floor(wave, sr), torch.Generator().manual_seed(seed))
+    fixed[start:start + wave.shape[-1]] = wave
+    return fixed, start
+
+
+def background_noise(like: torch.Tensor, floor: float, generator: torch.Generator) -> torch.Tensor:
+    """White noise shaped, typed and placed like ``like`` at RMS ``floor``, drawn on the CPU from ``generator``
+    (so the same seed gives the same noise on every device)."""
+    return torch.randn(like.shape, generator=generator).to(like.device, like.dtype) * floor
 
 
 def shift_within(waves: torch.Tensor, starts: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

@@ -95,6 +95,12 @@ class Card:
     def feature_preset(self) -> str | None:
         return self.features.name if self.features is not None else None
 
+    @property
+    def padding(self) -> str:
+        """How a clip shorter than the trained length is padded (``core.audio.PADDINGS``); cards written before
+        the setting existed were trained with zeros."""
+        return str((self.training or {}).get("padding", "zeros"))
+
     def to_dict(self) -> dict:
         return {
             "format": FORMAT,

@@ -100,15 +100,11 @@ def summary(card: Card) -> str | None:
     return " · ".join(parts) or None
 
 
-def padding(card: Card) -> str:
-    return str((card.training or {}).get("padding", "zeros"))
-
-
 def padding_note(card: Card, clip_seconds: float, offset: float) -> str:
     """Says that a short clip was padded before the model heard it, with what, and how figures show it."""
     seconds = (card.training or {}).get("seconds")
     length = f" of {seconds:g} s" if seconds else ""
-    filled = PADDING_WORDS.get(padding(card), padding(card))
+    filled = PADDING_WORDS.get(card.padding, card.padding)
     return (f"The model hears this {clip_seconds:.2f} s clip padded to its training length{length}: {offset:.2f} s of "
             f"{filled} before and after it. Maps and curves show the clip itself (the padding cropped); "
             "the players play what the model heard.")

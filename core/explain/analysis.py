@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from core import devices
-from core.audio import Clip, fit_length, noise_floor
+from core.audio import Clip, background_noise, fit_length, noise_floor
 from core.checkpoint import Card
 from core.errors import ConfigError
 from core.explain.gradcam import gradcam
@@ -236,9 +236,8 @@ def card_fields(card: Card | Mapping[str, Any]) -> CardFields:
         card = Card.from_dict(card)
     if not card.labels or card.features is None:
         raise ConfigError("The model card lacks its labels or feature configuration; re-save the checkpoint with them.")
-    training = card.training or {}
-    return CardFields(list(card.labels), card.features, training.get("seconds"), card.weights_sha256,
-                      training.get("padding", "zeros"))
+    return CardFields(list(card.labels), card.features, (card.training or {}).get("seconds"), card.weights_sha256,
+                      card.padding)
 
 
 def _attention(subject: Subject, target: int, started: float) -> tuple[np.ndarray, AttributionMap]:
@@ -281,8 +280,7 @@ def _audio_versions(subject: Subject, wave: torch.Tensor, maps: dict[str, Attrib
         floor = noise_floor(wave, cfg.sample_rate)
         generator = torch.Generator().manual_seed(0)
         for name in [n for n in waves if n != "original"]:
-            noise = torch.randn(waves[name].shape[-1], generator=generator).to(wave.device, wave.dtype)
-            waves[name] = waves[name] + floor * noise
+            waves[name] = waves[name] + background_noise(waves[name], floor, generator)
     scores = _rescore(subject.model, cfg, waves)
     audio = {n: AudioVersion(n, w.detach().cpu(), scores[n], descriptions[n]) for n, w in waves.items()}
     return audio, gate, curve

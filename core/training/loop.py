@@ -392,7 +392,7 @@ def evaluate(model: torch.nn.Module, manifest: Manifest, *, card: checkpoint.Car
             f"{sorted(unknown)}. Evaluate a corpus with (some of) the model's emotions, or a model trained on these."
         )
     scored = manifest.filter(label=labels) if unknown else manifest  # clips of labels the model lacks: not scored
-    padding = (card.training or {}).get("padding", "zeros") if card is not None else "zeros"
+    padding = card.padding if card is not None else "zeros"
     data = decode(scored, labels, seconds=seconds, sample_rate=features.sample_rate, workers=workers, progress=progress,
                   padding=padding)
     logits = predict(model, data.waves, features, device=device, batch_size=batch_size)

@@ -17,7 +17,7 @@ from workbench.components.progress import outcome, wait, wait_one
 st.title("Listen to an explanation")
 clip, loaded = guards.clip_and_model()
 seconds = (loaded.card.training or {}).get("seconds")
-filled = domain.PADDING_WORDS.get(domain.padding(loaded.card), domain.padding(loaded.card))
+filled = domain.PADDING_WORDS.get(loaded.card.padding, loaded.card.padding)
 st.caption(f"**{clip.name}** with model **{loaded.name}**. The model hears the whole clip"
            + (f", padded about its centre with {filled} to {seconds:g} s (its training length) when shorter"
               if seconds else "")
