@@ -79,7 +79,7 @@ def _train(args: argparse.Namespace) -> None:
         device=args.device, amp=args.amp, seconds=args.seconds, padding=args.padding, focal_gamma=args.focal_gamma,
         class_weighted=not args.unweighted, segment_training={"auto": None, "on": True, "off": False}[args.segments],
         gds_threshold=args.gds_threshold, workers=args.workers, weight_decay=args.weight_decay,
-        gain_db=args.gain_db, vtlp=args.vtlp, freq_mask=args.freq_mask, time_mask=args.time_mask, masks=args.masks,
+        speed=args.speed, reverb=args.reverb, noise_snr=args.noise_snr, gain_db=args.gain_db, vtlp=args.vtlp, freq_mask=args.freq_mask, time_mask=args.time_mask, masks=args.masks,
         pretrained=tuple(pretrained),
     )
     out = Path(args.out)
@@ -453,6 +453,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--segments", choices=["auto", "on", "off"], default="auto",
                        help="segment training on 96-frame patches (auto: for patch models)")
     train.add_argument("--gds-threshold", type=float, default=None, help="Gaussian data selection threshold (S3)")
+    train.add_argument("--speed", type=float, default=0.0,
+                       help="augmentation: speed perturbation 1 +- SPEED on a 0.05 grid, e.g. 0.1 (0: off)")
+    train.add_argument("--reverb", type=float, default=0.0,
+                       help="augmentation: share of clips put in a synthetic room, e.g. 0.3 (0: off)")
+    train.add_argument("--noise-snr", type=float, default=0.0,
+                       help="augmentation: white noise at SNR in [N, N+20] dB, e.g. 15 (0: off)")
     train.add_argument("--gain-db", type=float, default=0.0, help="augmentation: random gain in +-dB (0: off)")
     train.add_argument("--vtlp", type=float, default=0.0,
                        help="augmentation: vocal-tract-length perturbation, warp factors 1 +- VTLP (e.g. 0.1; 0: off)")

@@ -310,6 +310,12 @@ def check_bool(name: str, value: Any) -> bool:
     return value
 
 
+def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ConfigError(f"setting '{name}' must be one of {', '.join(choices)}, not {value!r}.")
+    return value
+
+
 def scaled(channels: int, width: float) -> int:
     """Channel count ``channels * width`` rounded, at least 1 (timm-style width multiplier)."""
     return max(1, int(round(channels * width)))

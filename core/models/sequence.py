@@ -19,6 +19,9 @@ MFCC scales differ by orders of magnitude (c0 is the log energy) and the LSTMs t
 values. That is our choice; the paper standardises its features before the network. ``cmn``
 (off by default) first subtracts each clip's mean per coefficient (cepstral mean normalisation),
 removing a speaker's fixed timbre and the channel colour, which helps on unseen speakers.
+``query`` (cnn-atn): "last" (Luong; the paper) scores every step against the last one; "mean" against the
+mean step. In a CNN the last step is no summary of the clip, as an LSTM's is, but the clip's end, and a
+short word padded at a random offset ends in background noise; the mean step sees the word wherever it lies.
 ``scaled`` (cnn-atn, off by default) divides the scores by sqrt(H) as in scaled dot-product
 attention: wide conv maps otherwise saturate the softmax at initialisation and stall training.
 """
@@ -31,7 +34,7 @@ import torch
 from torch import nn
 
 from core.models.registry import (
-    ClassifierHead, ModelSpec, SerModel, check_bool, check_float, check_int, check_ints, register_model,
+    ClassifierHead, ModelSpec, SerModel, check_bool, check_choice, check_float, check_int, check_ints, register_model,
 )
 
 _S2 = "S2 (Mountzouris et al., Electronics 2023)"
@@ -44,24 +47,33 @@ def luong_dot_attention(states: torch.Tensor, query: torch.Tensor, scale: float 
     return torch.einsum("bs,bsh->bh", weights, states), weights
 
 
-class LuongHead(nn.Module):
-    """Luong attention over ``(B, S, H)`` with the last step as query, then ``tanh(W_c [c; h_last])`` and a Linear."""
+QUERIES = ("last", "mean")
 
-    def __init__(self, hidden: int, attn_dim: int, num_classes: int, dropout: float, scaled: bool = False):
+
+class LuongHead(nn.Module):
+    """Luong attention over ``(B, S, H)`` with the last step (or the mean step) as query, then
+    ``tanh(W_c [c; query])`` and a Linear."""
+
+    def __init__(self, hidden: int, attn_dim: int, num_classes: int, dropout: float, scaled: bool = False,
+                 query: str = "last"):
         super().__init__()
         self.scale = hidden ** -0.5 if scaled else 1.0
+        self.query = query
         self.attn = nn.Linear(2 * hidden, attn_dim, bias=False)  # W_c
         self.drop = nn.Dropout(dropout)
         self.fc = nn.Linear(attn_dim, num_classes)
         self.num_features = attn_dim
 
+    def _query(self, states: torch.Tensor) -> torch.Tensor:
+        return states[:, -1] if self.query == "last" else states.mean(dim=1)
+
     def weights(self, states: torch.Tensor) -> torch.Tensor:
-        return luong_dot_attention(states, states[:, -1], self.scale)[1]
+        return luong_dot_attention(states, self._query(states), self.scale)[1]
 
     def forward(self, states: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        last = states[:, -1]
-        context, _ = luong_dot_attention(states, last, self.scale)
-        a = self.drop(torch.tanh(self.attn(torch.cat([context, last], dim=1))))
+        query = self._query(states)
+        context, _ = luong_dot_attention(states, query, self.scale)
+        a = self.drop(torch.tanh(self.attn(torch.cat([context, query], dim=1))))
         return a if pre_logits else self.fc(a)
 
 
@@ -159,7 +171,7 @@ class ConvBlock1d(nn.Module):
 
 class CNNAttention(SequenceModel):
     def __init__(self, num_classes, n_mfcc, channels, kernel, pool, dropout, attn_dim, input_norm, cmn=False,
-                 scaled=False):
+                 scaled=False, query="last"):
         super().__init__(n_mfcc, input_norm, cmn)
         blocks, in_ch = [], n_mfcc
         for c in channels:
@@ -168,7 +180,7 @@ class CNNAttention(SequenceModel):
         self.blocks = nn.Sequential(*blocks)
         self.pool = pool
         self.frames_per_step = pool ** len(channels)
-        self.head = LuongHead(in_ch, attn_dim, num_classes, dropout, scaled)
+        self.head = LuongHead(in_ch, attn_dim, num_classes, dropout, scaled, query)
         self.num_features = attn_dim
 
     def adapt_spec(self, spec: ModelSpec) -> ModelSpec:
@@ -231,8 +243,8 @@ def lstm_atn(num_classes: int, *, n_mfcc: int = 40, hidden: int = 128, layers: i
 )
 def cnn_atn(num_classes: int, *, n_mfcc: int = 40, channels: tuple[int, ...] = (64, 128, 256), kernel: int = 5,
             pool: int = 1, attn_dim: int = 128, dropout: float = 0.2, input_norm: bool = True,
-            cmn: bool = False, scaled: bool = False) -> CNNAttention:
+            cmn: bool = False, scaled: bool = False, query: str = "last") -> CNNAttention:
     n_mfcc, dropout, input_norm = _common(n_mfcc, dropout, input_norm)
     return CNNAttention(num_classes, n_mfcc, check_ints("channels", channels), check_int("kernel", kernel),
                         check_int("pool", pool), dropout, check_int("attn_dim", attn_dim), input_norm,
-                        check_bool("cmn", cmn), check_bool("scaled", scaled))
+                        check_bool("cmn", cmn), check_bool("scaled", scaled), check_choice("query", query, QUERIES))

@@ -5,6 +5,18 @@ policy the training loop builds from ``TrainConfig`` and applies to every traini
 to evaluation). Features are ``(B, bands, frames)`` as ``core.features`` makes them; waves are
 ``(B, samples)``.
 
+* **Speed perturbation** (``speed``; Ko, Peddinti, Povey, Khudanpur, "Audio augmentation for
+  speech recognition", Interspeech 2015): each wave resampled by ``torchaudio.functional.speed`` with
+  a factor drawn from a 0.05-step grid in ``[1 - max_dev, 1 + max_dev]`` (the paper: 0.9, 1.0, 1.1),
+  which changes tempo and pitch together. The clip's span in its row is rescaled with it; a row
+  that grew is cropped about the clip, one that shrank is filled with noise at its own background
+  level (``row_noise_floor``), so noise-floor padding stays noise-floor padding.
+* **Reverberation** (``reverb``): with probability ``p`` a clip is convolved
+  (``torchaudio.functional.fftconvolve``) with a synthetic room impulse response, exponentially
+  decaying Gaussian noise after a unit direct path, RT60 ~ U(0.2, 0.8) s (the usual stand-in when
+  no measured RIRs are at hand); the clip keeps its RMS level.
+* **Additive noise** (``noise``): white noise at an SNR drawn from ``U(snr, snr + 20)`` dB
+  (``torchaudio.functional.add_noise``).
 * **Random gain** (``gain``): each wave scaled by ``10 ** (g / 20)``, ``g ~ U(-max_db, max_db)``,
   before the front end, so the log offset / dB floor sees the scaled signal as a quieter or louder
   recording would.
@@ -33,9 +45,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import functools
+
 import torch
 import torchaudio.functional as AF
+import torchaudio.transforms as T
 
+from core.audio import NOISE_FLOOR_FRAME_SECONDS, NOISE_FLOOR_QUANTILE
 from core.errors import ConfigError
 from core.features import FeatureConfig, mel_band_hz
 
@@ -43,6 +59,100 @@ VTLP_F_HI = 4800.0  # Jaitly & Hinton 2013: upper boundary frequency of the line
 
 
 # ----------------------------------------------------------------------------- waves
+
+SPEED_STEP = 0.05  # speed factors on a grid: torchaudio resamples by the ratio's reduced fraction (21/20, ...)
+RT60_SECONDS = (0.2, 0.8)  # synthetic rooms: a small office to a reverberant hall
+NOISE_SNR_SPAN_DB = 20.0  # additive-noise SNR ~ U(snr, snr + span)
+
+
+def speed_factors(max_dev: float) -> list[float]:
+    """The speed grid: 1 and every ``1 +- k * SPEED_STEP`` within ``max_dev`` (0.1 -> 0.9, 0.95, 1, 1.05, 1.1)."""
+    steps = int(round(max_dev / SPEED_STEP, 6))
+    return [round(1 + k * SPEED_STEP, 6) for k in range(-steps, steps + 1)]
+
+
+def row_noise_floor(waves: torch.Tensor, sr: int) -> torch.Tensor:
+    """Background level of each row ``(B,)``, as ``core.audio.noise_floor`` measures one clip."""
+    frame = max(1, int(round(NOISE_FLOOR_FRAME_SECONDS * sr)))
+    usable = waves.shape[-1] // frame * frame
+    if usable == 0:
+        return waves.pow(2).mean(dim=-1).sqrt()
+    rms = waves[:, :usable].reshape(waves.shape[0], -1, frame).pow(2).mean(dim=-1).sqrt()
+    return torch.quantile(rms.float(), NOISE_FLOOR_QUANTILE, dim=1).to(waves.dtype)
+
+
+@functools.lru_cache(maxsize=32)
+def _speed_transform(sr: int, factor: float, device: torch.device) -> T.Speed:
+    """torchaudio's speed change with its resampling kernel built once per (rate, factor, device)."""
+    return T.Speed(sr, factor).to(device)
+
+
+def speed(waves: torch.Tensor, spans: torch.Tensor | None, max_dev: float, sr: int,
+          ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Speed-perturb each row of ``(B, samples)`` by a random grid factor; rows keep their length.
+
+    ``spans`` ``(B, 2)``: where each clip lies in its row (start, samples), rescaled and returned so the caller
+    can still place the clip (``core.audio.shift_within``); ``None`` treats each row as one clip.
+    """
+    if max_dev <= 0:
+        return waves, spans
+    n = waves.shape[-1]
+    factors = speed_factors(max_dev)
+    chosen = torch.randint(len(factors), (waves.shape[0],))
+    span = spans.to(torch.float64) if spans is not None else torch.tensor([[0.0, n]]).expand(waves.shape[0], 2)
+    out, new_spans = waves.clone(), span.clone()
+    floor = row_noise_floor(waves, sr)
+    for k in chosen.unique().tolist():
+        rows, factor = (chosen == k).nonzero().flatten(), factors[k]
+        if factor == 1.0:
+            continue
+        stretched, _ = _speed_transform(sr, factor, waves.device)(waves[rows.to(waves.device)])
+        start, length = span[rows, 0] / factor, (span[rows, 1] / factor).clamp(max=n)
+        m = stretched.shape[-1]
+        if m >= n:  # crop a window of n about each clip's centre
+            first = (start + length / 2 - n / 2).round().clamp(0, m - n).long()
+            index = first[:, None].to(waves.device) + torch.arange(n, device=waves.device)
+            stretched = stretched.gather(1, index)
+            start = (start - first).clamp(min=0)
+        else:  # fill the end with the row's own background
+            fill = torch.randn(len(rows), n - m, device=waves.device, dtype=waves.dtype) * floor[rows.to(waves.device), None]
+            stretched = torch.cat([stretched, fill], dim=1)
+        out[rows.to(waves.device)] = stretched
+        new_spans[rows, 0], new_spans[rows, 1] = start.floor(), length.floor().clamp(max=n - start.floor())
+    return out, (new_spans.to(spans.dtype) if spans is not None else None)
+
+
+def room_impulses(n: int, sr: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """``n`` synthetic room impulse responses ``(n, samples)``: a unit direct path, then Gaussian noise decaying by
+    60 dB over an RT60 drawn from ``RT60_SECONDS``."""
+    rt60 = torch.empty(n, device=device).uniform_(*RT60_SECONDS)
+    t = torch.arange(int(RT60_SECONDS[1] * sr), device=device) / sr
+    rir = torch.randn(n, len(t), device=device) * torch.pow(10.0, -3.0 * t[None, :] / rt60[:, None])  # -60 dB at RT60
+    rir[:, 0] = 1.0
+    return rir / rir.norm(dim=1, keepdim=True)
+
+
+def reverb(waves: torch.Tensor, p: float, sr: int) -> torch.Tensor:
+    """Convolve each row of ``(B, samples)`` with probability ``p`` with a synthetic room; RMS levels kept."""
+    if p <= 0:
+        return waves
+    rows = (torch.rand(waves.shape[0], device=waves.device) < p).nonzero().flatten()
+    if len(rows) == 0:
+        return waves
+    dry = waves[rows]
+    wet = AF.fftconvolve(dry, room_impulses(len(rows), sr, waves.device).to(waves.dtype))[:, : waves.shape[-1]]
+    gain_back = dry.pow(2).mean(dim=1, keepdim=True).sqrt() / wet.pow(2).mean(dim=1, keepdim=True).sqrt().clamp_min(1e-12)
+    out = waves.clone()
+    out[rows] = wet * gain_back
+    return out
+
+
+def noise(waves: torch.Tensor, snr_db: float) -> torch.Tensor:
+    """White noise on each row of ``(B, samples)`` at an SNR drawn from ``U(snr_db, snr_db + 20)`` dB."""
+    if snr_db <= 0:
+        return waves
+    snr = snr_db + torch.rand(waves.shape[0], device=waves.device, dtype=waves.dtype) * NOISE_SNR_SPAN_DB
+    return AF.add_noise(waves, torch.randn_like(waves), snr)
 
 
 def gain(waves: torch.Tensor, max_db: float) -> torch.Tensor:
@@ -153,6 +263,9 @@ def time_mask(x: torch.Tensor, max_width: int, count: int = 1, fill: float | str
 class Augmentation:
     """What the training loop does to each training batch; the defaults do nothing."""
 
+    speed: float = 0.0  # speed perturbation: factors on a 0.05 grid in 1 +- speed (Ko et al. 2015: 0.1)
+    reverb: float = 0.0  # share of clips put in a synthetic room
+    noise_snr: float = 0.0  # white noise at SNR in [noise_snr, noise_snr + 20] dB (0: off)
     gain_db: float = 0.0  # random gain in [-gain_db, gain_db] dB on the waves
     vtlp: float = 0.0  # VTLP factor range 1 +- vtlp (Jaitly & Hinton: 0.1)
     freq_mask: int = 0  # SpecAugment F: frequency mask width < freq_mask bands
@@ -161,6 +274,9 @@ class Augmentation:
 
     def __post_init__(self) -> None:
         checks = [
+            (0 <= self.speed <= 0.3, f"speed={self.speed}: use a deviation in [0, 0.3], e.g. 0.1 for 0.9..1.1 (0: off)."),
+            (0 <= self.reverb <= 1, f"reverb={self.reverb}: use the share of clips to reverberate, in [0, 1] (0: off)."),
+            (self.noise_snr >= 0, f"noise_snr={self.noise_snr}: use the lowest SNR in dB, e.g. 10 (0: off)."),
             (self.gain_db >= 0, f"gain_db={self.gain_db}: use a range in dB >= 0, e.g. 6 (0: off)."),
             (0 <= self.vtlp < 0.5, f"vtlp={self.vtlp}: use a warp range in [0, 0.5), e.g. 0.1 for factors 0.9..1.1 (0: off)."),
             (isinstance(self.freq_mask, int) and self.freq_mask >= 0,
@@ -178,14 +294,18 @@ class Augmentation:
         return bool(self.vtlp or self.freq_mask or self.time_mask)
 
     def __bool__(self) -> bool:
-        return bool(self.gain_db) or self.on_features
+        return bool(self.speed or self.reverb or self.noise_snr or self.gain_db) or self.on_features
 
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def waves(self, waves: torch.Tensor) -> torch.Tensor:
-        """Wave-domain part (random gain) of ``(B, samples)``."""
-        return gain(waves, self.gain_db)
+    def stretch(self, waves: torch.Tensor, spans: torch.Tensor | None, sr: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Speed perturbation of ``(B, samples)``, before the clips are placed in their rows (see ``speed``)."""
+        return speed(waves, spans, self.speed, sr)
+
+    def waves(self, waves: torch.Tensor, sr: int = 16_000) -> torch.Tensor:
+        """The rest of the wave-domain part of ``(B, samples)``: reverberation, noise, then random gain."""
+        return gain(noise(reverb(waves, self.reverb, sr), self.noise_snr), self.gain_db)
 
     def features(self, x: torch.Tensor, cfg: FeatureConfig) -> torch.Tensor:
         """Feature-domain part of ``(B, bands, T)`` made with ``cfg``: VTLP, then frequency and time masks."""

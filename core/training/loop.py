@@ -37,8 +37,9 @@ Protocols (S0, S3):
   optimiser exists; the card's training info records the files (path, SHA-256, tensors loaded and
   ignored). A resumed run does not reload them: its checkpoint already holds the weights.
 
-Training-time augmentation (``core.training.augment``, off by default): random gain on the waves
-(``gain_db``), vocal-tract-length perturbation (``vtlp``) and SpecAugment frequency/time masks
+Training-time augmentation (``core.training.augment``, off by default): on the waves, speed perturbation
+(``speed``, before each clip is placed at its random offset), synthetic-room reverberation (``reverb``),
+white noise (``noise_snr``) and random gain (``gain_db``); vocal-tract-length perturbation (``vtlp``) and SpecAugment frequency/time masks
 (``freq_mask``, ``time_mask``, ``masks``) on each training batch's features (patches, for segment
 training); evaluation never sees them. They draw from the global RNG that every epoch re-seeds.
 
@@ -108,6 +109,9 @@ class TrainConfig:
     gds_threshold: float | None = None  # S3 Gaussian data selection of training segments
     workers: int = 0  # decoding processes
     # training-time augmentation (core.training.augment; 0 = off)
+    speed: float = 0.0  # speed perturbation factors in [1 - speed, 1 + speed] on a 0.05 grid (Ko et al. 2015: 0.1)
+    reverb: float = 0.0  # share of training clips put in a synthetic room (RT60 0.2-0.8 s)
+    noise_snr: float = 0.0  # white noise at SNR in [noise_snr, noise_snr + 20] dB
     gain_db: float = 0.0  # random gain in [-gain_db, gain_db] dB
     vtlp: float = 0.0  # VTLP warp factors in [1 - vtlp, 1 + vtlp] (Jaitly & Hinton 2013: 0.1)
     freq_mask: int = 0  # SpecAugment: frequency masks narrower than freq_mask bands
@@ -143,7 +147,7 @@ class TrainConfig:
 
     @property
     def augmentation(self) -> Augmentation:
-        return Augmentation(gain_db=self.gain_db, vtlp=self.vtlp, freq_mask=self.freq_mask,
+        return Augmentation(speed=self.speed, reverb=self.reverb, noise_snr=self.noise_snr, gain_db=self.gain_db, vtlp=self.vtlp, freq_mask=self.freq_mask,
                             time_mask=self.time_mask, masks=self.masks)
 
     def to_dict(self) -> dict:
@@ -268,10 +272,12 @@ class _Batcher:
         unique, inverse = torch.unique(key, return_inverse=True)
         clips, versions = unique // len(self.fronts), unique % len(self.fronts)
         waves = self.waves[clips.to(self.waves.device)].to(self.device, non_blocking=True)
-        if self.spans is not None:
-            span = self.spans[clips]
-            waves = shift_within(waves, span[:, 0], span[:, 1])
-        waves = self.augmentation.waves(waves)
+        sr = self.feature_cfg.sample_rate
+        spans = self.spans[clips] if self.spans is not None else None
+        waves, spans = self.augmentation.stretch(waves, spans, sr)
+        if spans is not None:
+            waves = shift_within(waves, spans[:, 0], spans[:, 1])
+        waves = self.augmentation.waves(waves, sr)
         feats = None
         with torch.no_grad():
             for v in torch.unique(versions).tolist():

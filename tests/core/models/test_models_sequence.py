@@ -6,17 +6,18 @@ import pytest
 import torch
 
 from core import models
+from core.errors import ConfigError
 
 
 def mfcc(batch=2, frames=7, seed=0):
     return torch.randn(batch, 40, frames, generator=torch.Generator().manual_seed(seed)) * 3
 
 
-def luong_by_hand(states, w_c, fc):
-    """Loop-by-loop Luong attention, 'dot' score against the last step: (logits, weights)."""
+def luong_by_hand(states, w_c, fc, query="last"):
+    """Loop-by-loop Luong attention, 'dot' score against the last (or the mean) step: (logits, weights)."""
     logits, weights = [], []
     for h in states:  # one clip: (S, H)
-        last = h[-1]
+        last = h[-1] if query == "last" else sum(h[t] for t in range(len(h))) / len(h)
         scores = [float(torch.dot(h[t], last)) for t in range(len(h))]
         top = max(scores)
         exp = [math.exp(s - top) for s in scores]
@@ -32,6 +33,7 @@ def luong_by_hand(states, w_c, fc):
     ("lstm-atn", {"hidden": 6, "attn_dim": 5}),
     ("cnn-atn", {"channels": [8, 6], "attn_dim": 5}),
     ("cnn-atn", {"channels": [8, 6], "attn_dim": 5, "pool": 2}),
+    ("cnn-atn", {"channels": [8, 6], "attn_dim": 5, "query": "mean"}),
 ])
 def test_luong_attention_equals_a_hand_computation(name, cfg):
     torch.manual_seed(0)
@@ -40,7 +42,8 @@ def test_luong_attention_equals_a_hand_computation(name, cfg):
     with torch.no_grad():
         feats = m.forward_features(x)
         states = feats if name == "lstm-atn" else feats.transpose(1, 2)  # (B, steps, H)
-        logits, weights = luong_by_hand(states.double(), m.head.attn.weight.double(), m.head.fc.double())
+        logits, weights = luong_by_hand(states.double(), m.head.attn.weight.double(), m.head.fc.double(),
+                                        cfg.get("query", "last"))
         m.head.fc.float()
         torch.testing.assert_close(m(x), logits.float(), rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(m.attention_weights(x), weights.float(), rtol=1e-5, atol=1e-6)
@@ -59,6 +62,11 @@ def test_attention_weights_sum_to_one_and_steps_map_to_frames():
     per_frame = m.steps_to_frames(torch.arange(13.0)[None], 101)
     assert per_frame.shape == (1, 101) and per_frame[0, 7] == 0 and per_frame[0, 8] == 1 and per_frame[0, 100] == 12
     assert models.build("cnn-atn", 4, channels=[8, 8]).frames_per_step == 1
+
+
+def test_an_unknown_query_is_refused_by_name():
+    with pytest.raises(ConfigError, match="query"):
+        models.build("cnn-atn", 3, query="first")
 
 
 def test_cnn_atn_cam_layer_is_the_last_conv_block():

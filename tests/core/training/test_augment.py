@@ -12,7 +12,8 @@ from core.errors import ConfigError
 from core.features import frontend, mel_band_hz, preset
 from core.training import TrainConfig, fit
 from core.training.augment import (
-    Augmentation, freq_mask, gain, time_mask, vtlp, vtlp_factors, vtlp_source_hz, warp_bands,
+    RT60_SECONDS, Augmentation, freq_mask, gain, noise, reverb, room_impulses, speed, speed_factors, time_mask, vtlp,
+    vtlp_factors, vtlp_source_hz, warp_bands,
 )
 from core.training.loop import _Batcher
 
@@ -177,24 +178,91 @@ def test_gain_scales_each_wave_by_one_factor_within_the_range():
     assert gain(w, 0.0) is w
 
 
+# ----------------------------------------------------------------------------- speed, rooms, noise
+
+
+def dominant_hz(wave: torch.Tensor, sr: int = 16_000) -> float:
+    spectrum = torch.fft.rfft(wave * torch.hann_window(len(wave))).abs()
+    return float(spectrum.argmax()) * sr / len(wave)
+
+
+def bursts(n: int = 24, sr: int = 16_000, at: float = 0.25) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Rows of 1.7 s: a 0.75 s 400 Hz tone at ``at`` s in white noise at 1e-3; their spans; the floor."""
+    g = torch.Generator().manual_seed(1)
+    rows = 1e-3 * torch.randn(n, int(1.7 * sr), generator=g)
+    start, length = int(at * sr), int(0.75 * sr)
+    rows[:, start:start + length] += sine(400.0, 0.75)
+    return rows, torch.tensor([[start, length]] * n), 1e-3
+
+
+def test_the_speed_grid_is_the_papers():
+    assert speed_factors(0.1) == [0.9, 0.95, 1.0, 1.05, 1.1] and speed_factors(0.0) == [1.0]
+
+
+@pytest.mark.parametrize("at", [0.25, 0.0, 0.95])  # the clip in the middle, at the start, at the end of its row
+def test_speed_scales_pitch_and_duration_by_one_factor_and_tracks_the_clip(at):
+    torch.manual_seed(0)
+    rows, spans, floor = bursts(at=at)
+    out, moved = speed(rows, spans, 0.1, 16_000)
+    assert out.shape == rows.shape and moved.dtype == spans.dtype
+    factors = set()
+    for row, (start, length) in zip(out, moved.tolist()):
+        factor = 0.75 * 16_000 / length  # the clip's new length says the factor ...
+        assert min(abs(factor - f) for f in speed_factors(0.1)) < 0.01
+        assert dominant_hz(row[start:start + length]) == pytest.approx(400 * factor, rel=0.01)  # ... and so does pitch
+        assert row[start + 200:start + length - 200].abs().max() > 0.4  # the tone lies inside the new span
+        outside = torch.cat([row[:max(0, start - 100)], row[start + length + 100:]])
+        assert outside.abs().max() < 10 * floor  # and only background outside it, also where the row was refilled
+        factors.add(round(factor, 2))
+    assert len(factors) >= 4  # one draw per clip
+    assert speed(rows, spans, 0.0, 16_000)[0] is rows
+
+
+def test_rooms_decay_by_60_db_within_their_rt60_and_keep_the_level():
+    torch.manual_seed(0)
+    rirs = room_impulses(64, 16_000)
+    assert torch.allclose(rirs.norm(dim=1), torch.ones(64))
+    tail = rirs[:, 1:] ** 2
+    edc = torch.flip(torch.cumsum(torch.flip(tail, [1]), 1), [1])  # Schroeder backward integration
+    edc_db = 10 * torch.log10(edc / edc[:, :1])
+    t_20 = (edc_db > -20).sum(1) / 16_000  # time to fall by 20 dB: RT60 / 3 for an exponential decay
+    assert (t_20 * 3 > RT60_SECONDS[0] * 0.8).all() and (t_20 * 3 < RT60_SECONDS[1] * 1.1).all()
+    rows, _, _ = bursts(8)
+    wet = reverb(rows, 1.0, 16_000)
+    assert torch.allclose(wet.pow(2).mean(1), rows.pow(2).mean(1), rtol=1e-4)
+    assert (wet - rows).abs().amax(1).min() > 0.01  # every row reverberated
+    assert reverb(rows, 0.0, 16_000) is rows
+
+
+def test_noise_lands_within_its_snr_range():
+    torch.manual_seed(0)
+    rows = torch.stack([sine(400.0, 1.0)] * 64)
+    added = noise(rows, 10.0) - rows
+    snr = 10 * torch.log10(rows.pow(2).mean(1) / added.pow(2).mean(1))
+    assert snr.min() > 9.5 and snr.max() < 30.5 and snr.std() > 3
+    assert noise(rows, 0.0) is rows
+
+
 # ----------------------------------------------------------------------------- settings and the loop
 
 
 def test_settings_are_checked():
-    for bad in ({"vtlp": 0.7}, {"vtlp": -0.1}, {"gain_db": -1.0}, {"freq_mask": 2.5}, {"time_mask": -3}, {"masks": 0}):
+    for bad in ({"speed": 0.5}, {"speed": -0.1}, {"reverb": 1.5}, {"noise_snr": -3.0}, {"vtlp": 0.7}, {"vtlp": -0.1}, {"gain_db": -1.0}, {"freq_mask": 2.5}, {"time_mask": -3}, {"masks": 0}):
         with pytest.raises(ConfigError):
             TrainConfig(**bad)
-    cfg = TrainConfig(vtlp=0.1, freq_mask=8, time_mask=20, gain_db=6.0, masks=1)
+    cfg = TrainConfig(speed=0.1, reverb=0.3, noise_snr=15.0, vtlp=0.1, freq_mask=8, time_mask=20, gain_db=6.0, masks=1)
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
-    assert cfg.augmentation == Augmentation(gain_db=6.0, vtlp=0.1, freq_mask=8, time_mask=20, masks=1)
+    assert cfg.augmentation == Augmentation(speed=0.1, reverb=0.3, noise_snr=15.0, gain_db=6.0, vtlp=0.1, freq_mask=8,
+                                            time_mask=20, masks=1)
 
 
 def test_the_train_command_passes_the_augmentation_flags():
     args = build_parser().parse_args(["train", "--model", "sdnn", "--corpus", "c", "--out", "o", "--vtlp", "0.1",
                                       "--freq-mask", "8", "--time-mask", "20", "--masks", "1", "--gain-db", "6",
-                                      "--weight-decay", "1e-4"])
+                                      "--weight-decay", "1e-4", "--speed", "0.1", "--reverb", "0.3", "--noise-snr", "15"])
     assert (args.vtlp, args.freq_mask, args.time_mask, args.masks, args.gain_db, args.weight_decay) == \
         (0.1, 8, 20, 1, 6.0, 1e-4)
+    assert (args.speed, args.reverb, args.noise_snr) == (0.1, 0.3, 15.0)
 
 
 def test_the_batcher_augments_training_batches_only(demo_train):
@@ -211,6 +279,20 @@ def test_the_batcher_augments_training_batches_only(demo_train):
     y = noisy(items)
     assert y.shape == x.shape and not torch.equal(y, x)
     assert not torch.equal(y[1], y[2])  # the same clip twice in a batch gets two draws
+
+
+def test_the_batcher_speeds_up_padded_clips_and_keeps_them_whole():
+    rows, spans, floor = bursts(6)
+    cfg = preset("stft-v8")
+    batcher = _Batcher(rows, [cfg], torch.device("cpu"), None, Augmentation(speed=0.1), spans=spans)
+    torch.manual_seed(0)
+    x = batcher(torch.tensor([[i, 0, -1] for i in range(6)]))
+    plain = frontend(cfg)(rows)
+    assert x.shape == plain.shape
+    energy = x.exp().sum(1) if cfg.kind != "mfcc" else x[:, 0]
+    loud = energy > energy.amax(1, keepdim=True) / 100
+    lengths = loud.sum(1).float()  # frames of tone: 0.75 s / factor, wherever the shift put it
+    assert lengths.std() > 2 and ((lengths > 0.75 / 1.1 * 100 - 8) & (lengths < 0.75 / 0.9 * 100 + 8)).all()
 
 
 SMALL = {"model": "sdnn", "model_cfg": {"hidden": [16]}, "batch_size": 4, "seconds": 1.0, "device": "cpu",
