@@ -288,18 +288,20 @@ def _evaluate_explanations(args: argparse.Namespace) -> None:
     from core.explain.baselines import BASELINES
     from core.explain.evaluate import UNITS
 
-    if args.unit not in UNITS or args.baseline not in BASELINES:
-        raise ConfigError(f"--unit must be one of {', '.join(UNITS)} and --baseline one of {', '.join(BASELINES)}.")
+    if args.unit not in UNITS or args.baseline not in BASELINES or args.removed not in BASELINES:
+        raise ConfigError(f"--unit must be one of {', '.join(UNITS)}, --baseline and --removed one of "
+                          f"{', '.join(BASELINES)}.")
     manifest = load_manifest(Path(args.corpus))
     methods = _methods(args.methods)
+    settings = _removed_as(args.removed)
     folds = sorted(p.parent for p in Path(args.checkpoint).glob("fold-*/model/card.json"))
     if folds:  # a cross-validation folder: each fold model judged on the speakers it never heard
-        return _localisation_over_folds(args, folds, manifest, methods)
+        return _localisation_over_folds(args, folds, manifest, methods, settings)
     model, card = checkpoint.load(args.checkpoint, args.device)
     plain = manifest.filter(split=args.split) if args.split != "all" and _has_split(manifest) else manifest
     results = {}
-    jobs = [("localisation", lambda p: tables.localisation_table(model, card, manifest, methods, device=args.device,
-                                                                 progress=p)),
+    jobs = [("localisation", lambda p: tables.localisation_table(model, card, manifest, methods, settings,
+                                                                 device=args.device, progress=p)),
             ("faithfulness", lambda p: tables.faithfulness_table(model, card, plain, methods, device=args.device,
                                                                  max_clips=args.max_clips, unit=args.unit,
                                                                  baseline_kind=args.baseline, progress=p)),
@@ -311,7 +313,8 @@ def _evaluate_explanations(args: argparse.Namespace) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     provenance = {"checkpoint": str(Path(args.checkpoint).resolve()), "model": card.model,
-                  "weights_sha256": card.weights_sha256, "corpus": str(Path(args.corpus).resolve())}
+                  "weights_sha256": card.weights_sha256, "corpus": str(Path(args.corpus).resolve()),
+                  "removed": args.removed}
     (out / "explanations.json").write_text(json.dumps(results | provenance, indent=2) + "\n", encoding="utf-8")
     text = tables.markdown(results)
     (out / "explanations.md").write_text(text, encoding="utf-8")
@@ -319,7 +322,17 @@ def _evaluate_explanations(args: argparse.Namespace) -> None:
     print(f"wrote {out / 'explanations.json'} and {out / 'explanations.md'}")
 
 
-def _localisation_over_folds(args: argparse.Namespace, folds: list[Path], manifest, methods) -> None:
+def _removed_as(kind: str):
+    """Analysis settings whose occlusion and LIME put ``kind`` (``core.explain.baselines``) in removed cells."""
+    from dataclasses import replace
+
+    from core.explain.analysis import Settings
+
+    plain = Settings()
+    return replace(plain, occlusion=replace(plain.occlusion, baseline=kind), lime=replace(plain.lime, baseline=kind))
+
+
+def _localisation_over_folds(args: argparse.Namespace, folds: list[Path], manifest, methods, settings) -> None:
     """The localisation table pooled over cross-validation fold models, each on the cue clips of the speakers
     held out from it, so that a model trained on every speaker can still be judged on voices it never heard."""
     import json
@@ -332,7 +345,8 @@ def _localisation_over_folds(args: argparse.Namespace, folds: list[Path], manife
     pooled: dict[str, list] = {}
     for fold in tqdm(folds, desc="localisation per fold", unit="fold", disable=args.quiet):
         model, card = checkpoint.load(fold, args.device)
-        for name, rows in tables.localisation_results(model, card, manifest, methods, device=args.device).items():
+        for name, rows in tables.localisation_results(model, card, manifest, methods, settings,
+                                                      device=args.device).items():
             pooled.setdefault(name, []).extend(rows)
     if not pooled:
         raise ConfigError(f"No cue clip in {args.corpus} is of a speaker held out from the fold models in "
@@ -341,6 +355,7 @@ def _localisation_over_folds(args: argparse.Namespace, folds: list[Path], manife
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     provenance = {"folds": [str(f.resolve()) for f in folds], "corpus": str(Path(args.corpus).resolve()),
+                  "removed": args.removed,
                   "protocol": "each fold model on the planted-cue clips of the speakers held out from its training"}
     (out / "explanations.json").write_text(json.dumps(results | provenance, indent=2) + "\n", encoding="utf-8")
     text = tables.markdown(results)
@@ -531,6 +546,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="what deletion/insertion removes or adds: time x band cells, frames or bands")
     trust.add_argument("--baseline", default="mean", help="what a removed unit becomes: mean (of its band), "
                        "silence or noise")
+    trust.add_argument("--removed", default="silence", help="what occlusion and LIME put in the cells they remove: "
+                       "silence (their default), mean, noise, or floor (the clip's own background)")
     trust.add_argument("--out", required=True, help="folder for explanations.json and explanations.md")
     trust.add_argument("--device", default="auto")
     trust.add_argument("--quiet", action="store_true")

@@ -2,7 +2,10 @@
 
 - ``silence``: the spectrogram's floor (its minimum), i.e. the quietest thing in the clip;
 - ``mean``: each band's mean over time, which removes temporal structure but keeps timbre;
-- ``noise``: Gaussian noise with each band's mean and spread (seeded, so reruns agree).
+- ``noise``: Gaussian noise with each band's mean and spread (seeded, so reruns agree);
+- ``floor``: the clip's own background, the mean of its quietest tenth of frames in every band, so a removed
+  cell looks like the recording's pauses. For a zero-padded clip that is the padding's value; for a real
+  recording it keeps the room's noise spectrum, where ``silence`` puts a flat level no recording has.
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ import torch
 
 from core.errors import ConfigError
 
-BASELINES = ("silence", "mean", "noise")
+BASELINES = ("silence", "mean", "noise", "floor")
+FLOOR_QUANTILE = 0.1  # share of the quietest frames that make the ``floor`` baseline
 
 
 def baseline(features: torch.Tensor, kind: str = "silence", *, seed: int = 0) -> torch.Tensor:
@@ -24,4 +28,8 @@ def baseline(features: torch.Tensor, kind: str = "silence", *, seed: int = 0) ->
         generator = torch.Generator(device="cpu").manual_seed(seed)
         noise = torch.randn(features.shape, generator=generator).to(features.device, features.dtype)
         return features.mean(-1, keepdim=True) + features.std(-1, keepdim=True) * noise
+    if kind == "floor":
+        loudness = features.mean(dim=0)  # log-mel: the frame's level; MFCCs: dominated by c0, the log energy
+        quiet = loudness.argsort()[: max(1, int(round(FLOOR_QUANTILE * features.shape[-1])))]
+        return features[:, quiet].mean(dim=-1, keepdim=True).expand_as(features).clone()
     raise ConfigError(f"Unknown baseline '{kind}'. Choose one of: {', '.join(BASELINES)}.")

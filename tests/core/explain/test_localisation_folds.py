@@ -59,3 +59,17 @@ def test_fold_models_that_heard_every_speaker_are_refused_with_a_reason(tmp_path
     assert main(["evaluate-explanations", str(tmp_path / "cv"), "--corpus", str(CUE), "--methods", "gradcam",
                  "--out", str(tmp_path / "out"), "--quiet"]) == 1
     assert "held out from the fold models" in capsys.readouterr().err
+
+
+def test_what_occlusion_removes_is_chosen_on_the_command_line_and_recorded(cv_folder, tmp_path):
+    shares = {}
+    for removed in ("silence", "floor"):
+        out = tmp_path / removed
+        assert main(["evaluate-explanations", str(cv_folder), "--corpus", str(CUE), "--methods", "occlusion",
+                     "--removed", removed, "--out", str(out), "--quiet"]) == 0
+        written = json.loads((out / "explanations.json").read_text())
+        assert written["removed"] == removed
+        shares[removed] = written["localisation"]["occlusion"]["inside_share"]
+    assert shares["silence"] != shares["floor"]  # the setting reached the method
+    assert main(["evaluate-explanations", str(cv_folder), "--corpus", str(CUE), "--removed", "zeros",
+                 "--out", str(tmp_path / "bad"), "--quiet"]) == 1

@@ -97,9 +97,30 @@ def test_baselines(planted_subject):
     assert (baseline(f, "silence") == f.min()).all()
     torch.testing.assert_close(baseline(f, "mean")[:, 0], f.mean(-1))
     torch.testing.assert_close(baseline(f, "noise", seed=3), baseline(f, "noise", seed=3))
-    assert BASELINES == ("silence", "mean", "noise")
-    with pytest.raises(ConfigError, match="silence, mean, noise"):
+    assert BASELINES == ("silence", "mean", "noise", "floor")
+    with pytest.raises(ConfigError, match="silence, mean, noise, floor"):
         baseline(f, "zeros")
+
+
+def test_the_floor_baseline_is_the_clips_own_background():
+    from core.features import frontend, preset
+
+    g = torch.Generator().manual_seed(0)
+    t = torch.arange(16_000) / 16_000
+    hum = 0.01 * torch.sin(2 * torch.pi * 150 * t) + 0.002 * torch.randn(16_000, generator=g)  # a coloured background
+    wave = hum.clone()
+    wave[4000:12000] += 0.3 * torch.sin(2 * torch.pi * 440 * t[4000:12000])  # speech-like tone in the middle half
+    for name in ("stft-v8", "mfcc40"):
+        cfg = preset(name)
+        f = frontend(cfg)(wave[None])[0]
+        background = frontend(cfg)(hum[None])[0].mean(-1)
+        floor = baseline(f, "floor")
+        assert torch.equal(floor, floor[:, :1].expand_as(floor))  # one column, repeated
+        # the background's spectrum, not a flat level: much closer to it than the silence baseline is
+        assert (floor[:, 0] - background).abs().mean() < 0.2 * (baseline(f, "silence")[:, 0] - background).abs().mean()
+    padded = torch.nn.functional.pad(wave[4000:12000], (8000, 8000))  # zero padding: the floor is its value
+    f = frontend(preset("stft-v8"))(padded[None])[0]
+    torch.testing.assert_close(baseline(f, "floor"), baseline(f, "silence"))
 
 
 def test_grid_and_normalise():
