@@ -285,12 +285,12 @@ def _evaluate_explanations(args: argparse.Namespace) -> None:
     from core import checkpoint
     from core.data.corpora import load_manifest
     from core.explain import tables
-    from core.explain.baselines import BASELINES
+    from core.explain.baselines import BASELINES, REMOVALS
     from core.explain.evaluate import UNITS
 
-    if args.unit not in UNITS or args.baseline not in BASELINES or args.removed not in BASELINES:
-        raise ConfigError(f"--unit must be one of {', '.join(UNITS)}, --baseline and --removed one of "
-                          f"{', '.join(BASELINES)}.")
+    if args.unit not in UNITS or args.baseline not in BASELINES or args.removed not in REMOVALS:
+        raise ConfigError(f"--unit must be one of {', '.join(UNITS)}, --baseline one of {', '.join(BASELINES)} "
+                          f"and --removed one of {', '.join(REMOVALS)}.")
     manifest = load_manifest(Path(args.corpus))
     methods = _methods(args.methods)
     settings = _removed_as(args.removed)
@@ -546,8 +546,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="what deletion/insertion removes or adds: time x band cells, frames or bands")
     trust.add_argument("--baseline", default="mean", help="what a removed unit becomes: mean (of its band), "
                        "silence or noise")
-    trust.add_argument("--removed", default="silence", help="what occlusion and LIME put in the cells they remove: "
-                       "silence (their default), mean, noise, or floor (the clip's own background)")
+    trust.add_argument("--removed", default="auto", help="what occlusion and LIME put in the cells they remove: "
+                       "auto (floor for noise-floor models, silence for zero-padded ones), silence, mean, noise, "
+                       "or floor (the clip's own background)")
     trust.add_argument("--out", required=True, help="folder for explanations.json and explanations.md")
     trust.add_argument("--device", default="auto")
     trust.add_argument("--quiet", action="store_true")

@@ -34,7 +34,7 @@ SHIPPED = ROOT / "assets" / "models"
 ENV = "SERWB_MODELS"
 CARD = checkpoint.CARD
 #: The shipped models preferred as the default, in order: real speech first, then the demo's S0 model.
-PREFERRED = ("polish-cnn-eca", "polish-cnn3d", "cnn-eca")
+PREFERRED = ("polish-cnn-eca", "polish-cnn-atn", "cnn-eca")
 
 
 _THREAD = threading.local()

@@ -89,6 +89,7 @@ class Analysis:
     attention: np.ndarray | None = None  # (frames,) for attention models
     clip_offset: float = 0.0  # seconds of padding before the clip's first sample (short clips are padded)
     clip_duration: float | None = None  # seconds of the clip itself; the model input may be longer (padding)
+    padding: str = "zeros"  # how the model pads short clips (its card's training.padding)
     errors: dict[str, str] = field(default_factory=dict)  # method -> message, for methods that could not run
 
     @property
@@ -126,7 +127,7 @@ class Analysis:
         """This clip's model input as a ``Subject`` of ``model`` (on the model's device), for the checks
         in ``core.explain.evaluate`` that re-run the model on it."""
         features = torch.as_tensor(self.spectrogram, device=next(model.parameters()).device)
-        return Subject(model, features, self.cfg, self.labels)
+        return Subject(model, features, self.cfg, self.labels, self.padding)
 
 
 def cache_key(clip_sha256: str, model_hash: str, methods: Sequence[str], settings: Settings) -> str:
@@ -176,7 +177,7 @@ def analyze(clip: Clip, model, card: Card | Mapping[str, Any], methods: Sequence
 
     started = time.perf_counter()
     wave, features, clip_start = model_input(clip, cfg, seconds, target_device, padding)
-    subject = Subject(model, features, cfg, labels)
+    subject = Subject(model, features, cfg, labels, padding)
     probabilities = subject.probabilities(features[None])[0].cpu().numpy()
     target = int(np.argmax(probabilities)) if settings.target is None else int(settings.target)
     if not 0 <= target < len(labels):
@@ -217,7 +218,7 @@ def analyze(clip: Clip, model, card: Card | Mapping[str, Any], methods: Sequence
         time_curves={name: m.time_profile() for name, m in maps.items()},
         audio=audio, focus_gate=gate, focus_curve=curve, sr=cfg.sample_rate, timings=timings,
         settings=settings, attention=attention, errors=errors,
-        clip_offset=clip_start / cfg.sample_rate, clip_duration=clip.duration,
+        clip_offset=clip_start / cfg.sample_rate, clip_duration=clip.duration, padding=padding,
     )
 
 

@@ -15,7 +15,17 @@ import torch
 from core.errors import ConfigError
 
 BASELINES = ("silence", "mean", "noise", "floor")
+#: What occlusion and LIME may be told to remove with: a baseline, or "auto", what the model was trained to see
+#: as "nothing here": ``floor`` for a model padded with its clips' noise floor, ``silence`` for a zero-padded one.
+REMOVALS = ("auto",) + BASELINES
 FLOOR_QUANTILE = 0.1  # share of the quietest frames that make the ``floor`` baseline
+
+
+def removal_for(kind: str, padding: str) -> str:
+    """The baseline a method's ``kind`` (one of ``REMOVALS``) stands for, for a model trained with ``padding``."""
+    if kind == "auto":
+        return "floor" if padding == "noise-floor" else "silence"
+    return kind
 
 
 def baseline(features: torch.Tensor, kind: str = "silence", *, seed: int = 0) -> torch.Tensor:

@@ -147,7 +147,7 @@ def randomisation_check(subject: Subject, explain: Callable[[Subject], Attributi
         torch.manual_seed(seed)
         for name in layers:
             randomised.get_submodule(name).reset_parameters()
-            changed = Subject(randomised, subject.features, subject.cfg, subject.labels)
+            changed = Subject(randomised, subject.features, subject.cfg, subject.labels, subject.padding)
             steps.append(SanityStep(name, rank_correlation(original, explain(changed).values)))
     return steps
 

@@ -18,7 +18,7 @@ import sklearn.metrics
 import torch
 from lime.lime_base import LimeBase
 
-from core.explain.baselines import baseline
+from core.explain.baselines import baseline, removal_for
 from core.explain.maps import AttributionMap, Grid
 from core.explain.subject import Subject
 
@@ -28,7 +28,7 @@ class LimeSettings:
     num_samples: int = 500
     cell_ms: float = 250.0
     cell_bands: int = 8
-    baseline: str = "silence"
+    baseline: str = "auto"  # core.explain.baselines.REMOVALS; auto: floor for noise-floor models, else silence
     kernel_width: float = 0.25  # lime_image's default
     seed: int = 0
     batch_size: int | None = None  # None: Subject.batch_size() (free memory, cache on CPU)
@@ -50,7 +50,8 @@ def lime(subject: Subject, target: int, settings: LimeSettings = LimeSettings(),
     samples[0] = 1.0  # LIME's convention: the first sample is the unperturbed clip
     cells = torch.as_tensor(grid.labels(), device=subject.device)
     keep_all = torch.as_tensor(samples, dtype=subject.features.dtype, device=subject.device)
-    base = baseline(subject.features, settings.baseline, seed=settings.seed)
+    removed = removal_for(settings.baseline, subject.padding)
+    base = baseline(subject.features, removed, seed=settings.seed)
 
     size = settings.batch_size or subject.batch_size()
     probabilities = []
@@ -75,5 +76,5 @@ def lime(subject: Subject, target: int, settings: LimeSettings = LimeSettings(),
     cell_values = np.zeros(grid.n_cells)
     for cell, weight in weights:
         cell_values[cell] = weight
-    recorded = {**asdict(settings), "batch_size": size, "cells": [grid.n_band_cells, grid.n_frame_cells], "fit_r2": float(score)}
+    recorded = {**asdict(settings), "baseline": removed, "batch_size": size, "cells": [grid.n_band_cells, grid.n_frame_cells], "fit_r2": float(score)}
     return subject.make_map("lime", grid.expand(cell_values), target, recorded, started)

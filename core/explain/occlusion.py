@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 import torch
 from captum.attr import Occlusion
 
-from core.explain.baselines import baseline
+from core.explain.baselines import baseline, removal_for
 from core.explain.maps import AttributionMap
 from core.explain.subject import Subject, model_lock
 
@@ -25,7 +25,7 @@ class OcclusionSettings:
     window_bands: int = 16
     stride_ms: float = 100.0
     stride_bands: int = 8
-    baseline: str = "silence"
+    baseline: str = "auto"  # core.explain.baselines.REMOVALS; auto: floor for noise-floor models, else silence
     seed: int = 0
     perturbations_per_eval: int | None = None  # None: Subject.batch_size() (free memory, cache on CPU)
 
@@ -40,7 +40,8 @@ def occlusion(subject: Subject, target: int, settings: OcclusionSettings = Occlu
     window = (min(settings.window_bands, bands), min(_frames(settings.window_ms, subject), frames))
     strides = (min(settings.stride_bands, bands), min(_frames(settings.stride_ms, subject), frames))
     per_eval = settings.perturbations_per_eval or subject.batch_size()
-    base = baseline(subject.features, settings.baseline, seed=settings.seed)
+    removed = removal_for(settings.baseline, subject.padding)
+    base = baseline(subject.features, removed, seed=settings.seed)
     with model_lock(subject.model), torch.no_grad():
         values = Occlusion(subject.model).attribute(
             subject.features[None],
@@ -50,5 +51,5 @@ def occlusion(subject: Subject, target: int, settings: OcclusionSettings = Occlu
             target=int(target),
             perturbations_per_eval=per_eval,
         )[0]
-    recorded = {**asdict(settings), "window_frames": window[1], "stride_frames": strides[1], "perturbations_per_eval": per_eval}
+    recorded = {**asdict(settings), "baseline": removed, "window_frames": window[1], "stride_frames": strides[1], "perturbations_per_eval": per_eval}
     return subject.make_map("occlusion", values, target, recorded, started)

@@ -54,6 +54,7 @@ class Subject:
     features: torch.Tensor
     cfg: FeatureConfig
     labels: Sequence[str]
+    padding: str = "zeros"  # how the model's training padded short clips (core.audio.PADDINGS)
 
     @property
     def device(self) -> torch.device:

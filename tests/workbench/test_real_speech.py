@@ -45,11 +45,11 @@ def test_the_default_model_is_a_shipped_real_speech_one_polish_cnn_eca_first(shi
 
     _write_card(shipped / "a-real-model", "polish")
     assert Path(checkpoints.default(list(checkpoints.available()))).name == "a-real-model"  # real beats demo
-    _write_card(shipped / "polish-cnn3d", "polish")
+    _write_card(shipped / "polish-cnn-atn", "polish")
     _write_card(shipped / "polish-cnn-eca", "polish")
     found = checkpoints.available()
     assert Path(checkpoints.default(list(found))).name == "polish-cnn-eca"
-    assert [Path(p).name for p in found] == ["polish-cnn-eca", "polish-cnn3d", "a-real-model", "cnn-eca", "fusion"]
+    assert [Path(p).name for p in found] == ["polish-cnn-eca", "polish-cnn-atn", "a-real-model", "cnn-eca", "fusion"]
     labels = {Path(p).name: label for p, label in found.items()}
     assert labels["polish-cnn-eca"] == "polish-cnn-eca (real Polish speech)"
     assert labels["cnn-eca"] == "cnn-eca (synthetic demo)"

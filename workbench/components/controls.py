@@ -11,12 +11,16 @@ from dataclasses import replace
 import streamlit as st
 
 from core.explain import FocusSettings, LimeSettings, OcclusionSettings, Settings
-from core.explain.baselines import BASELINES
+from core.explain.baselines import REMOVALS
 from workbench import state
 from workbench.checkpoints import Loaded
 
 
 PREDICTED = "(predicted)"
+REMOVAL_HELP = ("What a removed cell becomes. auto: what the model was trained to see as 'nothing' (the clip's own "
+                "background for models padded with their noise floor, the spectrogram's minimum for zero-padded "
+                "ones); floor: the clip's quietest tenth of frames; silence: the minimum; mean/noise: each band's "
+                "mean / noise around it.")
 
 
 def target(loaded: Loaded) -> int | None:
@@ -86,14 +90,16 @@ def methods(loaded: Loaded, settings: Settings) -> Settings:
             window_bands=_number(oc, "Window (bands)", "occ_window_bands", o.window_bands, min_value=1, max_value=128),
             stride_ms=_number(oc, "Stride (ms)", "occ_stride_ms", o.stride_ms, **MS),
             stride_bands=_number(oc, "Stride (bands)", "occ_stride_bands", o.stride_bands, min_value=1, max_value=128),
-            baseline=oc.selectbox("Baseline", BASELINES, key=state.persistent("occ_baseline", o.baseline)),
+            baseline=oc.selectbox("Baseline", REMOVALS, key=state.persistent("occ_baseline", o.baseline),
+                                  help=REMOVAL_HELP),
         )
         lc.markdown("**LIME**")
         lime = LimeSettings(
             num_samples=_number(lc, "Samples", "lime_samples", l.num_samples, min_value=20, max_value=5000, step=50),
             cell_ms=_number(lc, "Cell (ms)", "lime_cell_ms", l.cell_ms, min_value=20.0, max_value=3000.0, step=10.0),
             cell_bands=_number(lc, "Cell (bands)", "lime_cell_bands", l.cell_bands, min_value=1, max_value=128),
-            baseline=lc.selectbox("Baseline ", BASELINES, key=state.persistent("lime_baseline", l.baseline)),
+            baseline=lc.selectbox("Baseline ", REMOVALS, key=state.persistent("lime_baseline", l.baseline),
+                                  help=REMOVAL_HELP),
             seed=_number(lc, "Seed", "lime_seed", l.seed, min_value=0, max_value=2**31 - 1),
         )
     return replace(settings, gradcam_layer=layer, occlusion=occlusion, lime=lime)

@@ -156,3 +156,22 @@ def test_gradcam_on_a_model_without_conv_layers_says_what_to_use():
     subject = Subject(model, extract(torch.randn(16_000) * 0.1, cfg), cfg, list("abcd"))
     with pytest.raises(ConfigError, match="occlusion or LIME"):
         gradcam(subject, 0)
+
+
+def test_auto_removal_is_what_the_model_was_trained_to_see_as_nothing(planted_subject):
+    from dataclasses import replace
+
+    from core.explain.baselines import REMOVALS, removal_for
+
+    assert REMOVALS[0] == "auto" and OcclusionSettings().baseline == LimeSettings().baseline == "auto"
+    assert removal_for("auto", "noise-floor") == "floor" and removal_for("auto", "zeros") == "silence"
+    assert removal_for("mean", "noise-floor") == "mean"  # a chosen baseline is kept
+    real = replace(planted_subject, padding="noise-floor")
+    for subject, expected in ((planted_subject, "silence"), (real, "floor")):
+        auto = occlusion(subject, 1)
+        chosen = occlusion(subject, 1, OcclusionSettings(baseline=expected))
+        assert auto.settings["baseline"] == expected  # the map records what was removed, not "auto"
+        np.testing.assert_array_equal(auto.values, chosen.values)
+        settings = LimeSettings(num_samples=64, batch_size=64)
+        assert lime(subject, 1, settings).settings["baseline"] == expected
+    assert not np.array_equal(occlusion(real, 1).values, occlusion(planted_subject, 1).values)
