@@ -268,3 +268,17 @@ def test_eca_and_dataset_pages_start_on_the_real_models_own_corpus(no_extra_mode
 
     at = go(start(), "eca")  # the demo model keeps its demo corpus
     assert at.radio(key="eca_source").value == "demo-test"
+
+
+def test_the_second_real_model_explains_a_real_word_with_its_attention_too(no_extra_models):
+    atn = REAL_MODEL.parent / "polish-cnn-atn"
+    card = checkpoint.read_card(atn)
+    assert card.model == "cnn-atn" and domain.is_real(card) and card.training["padding"] == "noise-floor"
+    path = _short_real_clip()
+    clip = load_audio(path)
+    at = pick_demo(start(model=atn), path.name)
+    assert not at.exception and not at.error
+    found = overlays(at)
+    assert {c["data"][1]["name"] for c in found} == {"gradcam", "occlusion", "lime", "attention"}
+    for chart in found:
+        assert _x_range(chart) == pytest.approx([0.0, clip.duration], abs=1e-6)
