@@ -229,12 +229,17 @@ NOISE_FLOOR_QUANTILE = 0.1
 
 def noise_floor(wave: torch.Tensor, sr: int) -> float:
     """RMS level of the clip's quietest frames (the 10th percentile of 20 ms frame RMS): its background noise."""
+    return float(noise_floors(wave.reshape(1, -1), sr)[0]) if wave.numel() else 0.0
+
+
+def noise_floors(waves: torch.Tensor, sr: int) -> torch.Tensor:
+    """``noise_floor`` of every row of ``(B, samples)``, as ``(B,)`` in the waves' dtype."""
     frame = max(1, int(round(NOISE_FLOOR_FRAME_SECONDS * sr)))
-    usable = wave.shape[-1] // frame * frame
+    usable = waves.shape[-1] // frame * frame
     if usable == 0:
-        return float(wave.pow(2).mean().sqrt()) if wave.numel() else 0.0
-    rms = wave[..., :usable].reshape(-1, frame).pow(2).mean(dim=1).sqrt()
-    return float(torch.quantile(rms.float(), NOISE_FLOOR_QUANTILE))
+        return waves.pow(2).mean(dim=-1).sqrt()
+    rms = waves[:, :usable].reshape(waves.shape[0], -1, frame).pow(2).mean(dim=-1).sqrt()
+    return torch.quantile(rms.float(), NOISE_FLOOR_QUANTILE, dim=1).to(waves.dtype)
 
 
 def fit_length(wave: torch.Tensor, n_samples: int, padding: str = "zeros", *, sr: int = 16_000,

@@ -10,7 +10,7 @@ to evaluation). Features are ``(B, bands, frames)`` as ``core.features`` makes t
   a factor drawn from a 0.05-step grid in ``[1 - max_dev, 1 + max_dev]`` (the paper: 0.9, 1.0, 1.1),
   which changes tempo and pitch together. The clip's span in its row is rescaled with it; a row
   that grew is cropped about the clip, one that shrank is filled with noise at its own background
-  level (``row_noise_floor``), so noise-floor padding stays noise-floor padding.
+  level (``core.audio.noise_floors``), so noise-floor padding stays noise-floor padding.
 * **Reverberation** (``reverb``): with probability ``p`` a clip is convolved
   (``torchaudio.functional.fftconvolve``) with a synthetic room impulse response, exponentially
   decaying Gaussian noise after a unit direct path, RT60 ~ U(0.2, 0.8) s (the usual stand-in when
@@ -51,7 +51,7 @@ import torch
 import torchaudio.functional as AF
 import torchaudio.transforms as T
 
-from core.audio import NOISE_FLOOR_FRAME_SECONDS, NOISE_FLOOR_QUANTILE
+from core.audio import noise_floors
 from core.errors import ConfigError
 from core.features import FeatureConfig, mel_band_hz
 
@@ -69,16 +69,6 @@ def speed_factors(max_dev: float) -> list[float]:
     """The speed grid: 1 and every ``1 +- k * SPEED_STEP`` within ``max_dev`` (0.1 -> 0.9, 0.95, 1, 1.05, 1.1)."""
     steps = int(round(max_dev / SPEED_STEP, 6))
     return [round(1 + k * SPEED_STEP, 6) for k in range(-steps, steps + 1)]
-
-
-def row_noise_floor(waves: torch.Tensor, sr: int) -> torch.Tensor:
-    """Background level of each row ``(B,)``, as ``core.audio.noise_floor`` measures one clip."""
-    frame = max(1, int(round(NOISE_FLOOR_FRAME_SECONDS * sr)))
-    usable = waves.shape[-1] // frame * frame
-    if usable == 0:
-        return waves.pow(2).mean(dim=-1).sqrt()
-    rms = waves[:, :usable].reshape(waves.shape[0], -1, frame).pow(2).mean(dim=-1).sqrt()
-    return torch.quantile(rms.float(), NOISE_FLOOR_QUANTILE, dim=1).to(waves.dtype)
 
 
 @functools.lru_cache(maxsize=32)
@@ -101,7 +91,7 @@ def speed(waves: torch.Tensor, spans: torch.Tensor | None, max_dev: float, sr: i
     chosen = torch.randint(len(factors), (waves.shape[0],))
     span = spans.to(torch.float64) if spans is not None else torch.tensor([[0.0, n]]).expand(waves.shape[0], 2)
     out, new_spans = waves.clone(), span.clone()
-    floor = row_noise_floor(waves, sr)
+    floor = noise_floors(waves, sr)
     for k in chosen.unique().tolist():
         rows, factor = (chosen == k).nonzero().flatten(), factors[k]
         if factor == 1.0:
