@@ -79,7 +79,8 @@ def _train(args: argparse.Namespace) -> None:
         device=args.device, amp=args.amp, seconds=args.seconds, padding=args.padding, focal_gamma=args.focal_gamma,
         class_weighted=not args.unweighted, segment_training={"auto": None, "on": True, "off": False}[args.segments],
         gds_threshold=args.gds_threshold, workers=args.workers, weight_decay=args.weight_decay,
-        speed=args.speed, reverb=args.reverb, noise_snr=args.noise_snr, gain_db=args.gain_db, vtlp=args.vtlp, freq_mask=args.freq_mask, time_mask=args.time_mask, masks=args.masks,
+        speed=args.speed, reverb=args.reverb, noise_snr=args.noise_snr, gain_db=args.gain_db, vtlp=args.vtlp,
+        freq_mask=args.freq_mask, time_mask=args.time_mask, masks=args.masks,
         pretrained=tuple(pretrained),
     )
     out = Path(args.out)

@@ -208,7 +208,7 @@ def analyze(clip: Clip, model, card: Card | Mapping[str, Any], methods: Sequence
     gate = curve = None
     if settings.audio:
         started = time.perf_counter()
-        audio, gate, curve = _audio_versions(subject, wave, maps, settings, padding)
+        audio, gate, curve = _audio_versions(subject, wave, maps, settings)
         timings["audio"] = time.perf_counter() - started
 
     return Analysis(
@@ -252,8 +252,7 @@ def _attention(subject: Subject, target: int, started: float) -> tuple[np.ndarra
     return per_frame.cpu().numpy(), subject.make_map("attention", grid, target, {}, started)
 
 
-def _audio_versions(subject: Subject, wave: torch.Tensor, maps: dict[str, AttributionMap], settings: Settings,
-                    padding: str = "zeros"):
+def _audio_versions(subject: Subject, wave: torch.Tensor, maps: dict[str, AttributionMap], settings: Settings):
     cfg = subject.cfg
     waves = {"original": wave}
     descriptions = {"original": "the clip as the model hears it"}
@@ -277,7 +276,7 @@ def _audio_versions(subject: Subject, wave: torch.Tensor, maps: dict[str, Attrib
         mask = top_fraction_mask(maps[source].values, settings.keep_fraction)
         waves["griffin-lim"] = griffin_lim_audio(wave, cfg, mask, maps[source].frame_times, settings.griffin_lim_iters)
         descriptions["griffin-lim"] = f"{source} keep-only mel spectrogram inverted by Griffin-Lim (phase re-estimated)"
-    if padding == "noise-floor":  # what a version removes becomes the recording's background, as padding did
+    if subject.padding == "noise-floor":  # what a version removes becomes the recording's background, as padding did
         floor = noise_floor(wave, cfg.sample_rate)
         generator = torch.Generator().manual_seed(0)
         for name in [n for n in waves if n != "original"]:

@@ -91,12 +91,12 @@ def speed(waves: torch.Tensor, spans: torch.Tensor | None, max_dev: float, sr: i
     chosen = torch.randint(len(factors), (waves.shape[0],))
     span = spans.to(torch.float64) if spans is not None else torch.tensor([[0.0, n]]).expand(waves.shape[0], 2)
     out, new_spans = waves.clone(), span.clone()
-    floor = noise_floors(waves, sr)
     for k in chosen.unique().tolist():
         rows, factor = (chosen == k).nonzero().flatten(), factors[k]
         if factor == 1.0:
             continue
-        stretched, _ = _speed_transform(sr, factor, waves.device)(waves[rows.to(waves.device)])
+        rows_here = waves[rows.to(waves.device)]
+        stretched, _ = _speed_transform(sr, factor, waves.device)(rows_here)
         start, length = span[rows, 0] / factor, (span[rows, 1] / factor).clamp(max=n)
         m = stretched.shape[-1]
         if m >= n:  # crop a window of n about each clip's centre
@@ -105,7 +105,7 @@ def speed(waves: torch.Tensor, spans: torch.Tensor | None, max_dev: float, sr: i
             stretched = stretched.gather(1, index)
             start = (start - first).clamp(min=0)
         else:  # fill the end with the row's own background
-            fill = torch.randn(len(rows), n - m, device=waves.device, dtype=waves.dtype) * floor[rows.to(waves.device), None]
+            fill = torch.randn(len(rows), n - m, device=waves.device, dtype=waves.dtype) * noise_floors(rows_here, sr)[:, None]
             stretched = torch.cat([stretched, fill], dim=1)
         out[rows.to(waves.device)] = stretched
         new_spans[rows, 0], new_spans[rows, 1] = start.floor(), length.floor().clamp(max=n - start.floor())

@@ -147,7 +147,8 @@ class TrainConfig:
 
     @property
     def augmentation(self) -> Augmentation:
-        return Augmentation(speed=self.speed, reverb=self.reverb, noise_snr=self.noise_snr, gain_db=self.gain_db, vtlp=self.vtlp, freq_mask=self.freq_mask,
+        return Augmentation(speed=self.speed, reverb=self.reverb, noise_snr=self.noise_snr, gain_db=self.gain_db,
+                            vtlp=self.vtlp, freq_mask=self.freq_mask,
                             time_mask=self.time_mask, masks=self.masks)
 
     def to_dict(self) -> dict:
