@@ -49,6 +49,7 @@ def _has_split(manifest) -> bool:
 
 def _train(args: argparse.Namespace) -> None:
     """Train one model: held-out metrics (split column or a speaker holdout) and/or k-fold CV, then the final model."""
+    import dataclasses
     import json
 
     from core import checkpoint, models
@@ -56,6 +57,7 @@ def _train(args: argparse.Namespace) -> None:
     from core.data.splits import holdout
     from core.errors import CorpusError
     from core.training import TrainConfig, cross_validate, distributed, evaluate, fit
+    from core.training.cv import final_epochs, validation_split
 
     if args.folds < 1:
         raise ConfigError(f"--folds {args.folds}: use 1 (one train/test split) or k >= 2 for k-fold cross-validation.")
@@ -81,7 +83,7 @@ def _train(args: argparse.Namespace) -> None:
         gds_threshold=args.gds_threshold, workers=args.workers, weight_decay=args.weight_decay,
         speed=args.speed, reverb=args.reverb, noise_snr=args.noise_snr, gain_db=args.gain_db, vtlp=args.vtlp,
         freq_mask=args.freq_mask, time_mask=args.time_mask, masks=args.masks,
-        pretrained=tuple(pretrained),
+        pretrained=tuple(pretrained), patience=args.patience,
     )
     out = Path(args.out)
     manifest = load_manifest(Path(args.corpus))
@@ -117,7 +119,16 @@ def _train(args: argparse.Namespace) -> None:
             if ctx.is_main:
                 print(f"{args.folds}-fold CV{' (speaker-independent)' if args.grouped else ''}: "
                       + ", ".join(f"{k} {cv['mean'][k]:.3f} +- {cv['std'][k]:.3f}" for k in ("UA", "WA", "ACC")))
-        result = fit(train, cfg, out, labels=labels, resume=args.resume, progress=progress)
+        final_cfg, val = cfg, None
+        if cfg.patience and args.folds > 1:  # every clip trains: as many epochs as the folds' early stopping chose
+            final_cfg = dataclasses.replace(cfg, epochs=final_epochs(report["cv"]), patience=0)
+            report["final_epochs"] = {"epochs": final_cfg.epochs, "from": "median best epoch of the folds' early "
+                                      "stopping, each on a held-out training speaker"}
+            if ctx.is_main:
+                print(f"final model: {final_cfg.epochs} epochs (median best epoch of the folds)")
+        elif cfg.patience:
+            train, val = validation_split(train)
+        result = fit(train, final_cfg, out, labels=labels, resume=args.resume, progress=progress, val_manifest=val)
         for loaded in (result.card.training or {}).get("pretrained_weights") or []:
             if ctx.is_main:
                 print(f"pretrained {loaded['branch']} weights from {loaded['path']}: {loaded['loaded']} tensors "
@@ -241,7 +252,8 @@ def _explain(args: argparse.Namespace) -> None:
             raise ConfigError(f"--target {args.target}: this model knows {', '.join(card.labels)}.")
         settings = replace(settings, target=card.labels.index(args.target))
     if args.lime_samples:
-        settings = replace(settings, lime=replace(settings.lime, num_samples=args.lime_samples))
+        settings = settings.with_method("lime", num_samples=args.lime_samples)
+    settings = _method_settings(settings, args.set)
     methods = _methods(args.methods)
     with tqdm(total=len(methods), desc="explain", unit="method", disable=args.quiet) as bar:
         def progress(step: str, fraction: float) -> None:
@@ -268,13 +280,32 @@ def _explain(args: argparse.Namespace) -> None:
 
 
 def _methods(text: str) -> tuple[str, ...]:
-    from core.explain import METHODS
+    from core.explain import methods as registry
 
     methods = tuple(m.strip() for m in text.split(",") if m.strip())
-    unknown = [m for m in methods if m not in METHODS]
+    unknown = [m for m in methods if m not in registry.available()]
     if unknown or not methods:
-        raise ConfigError(f"--methods {text!r}: choose from {', '.join(METHODS)} (comma-separated).")
+        raise ConfigError(f"--methods {text!r}: choose from {', '.join(registry.available())} (comma-separated).")
     return methods
+
+
+def _method_settings(settings, pairs: list[str]):
+    """``--set lime.num_samples=200 occlusion.window_ms=300`` applied to an analysis's ``Settings``."""
+    from core.explain import methods as registry
+
+    by_method: dict[str, dict[str, str]] = {}
+    for item in pairs:
+        key, sep, value = item.partition("=")
+        method, dot, name = key.strip().partition(".")
+        if not sep or not dot or method not in registry.available():
+            raise ConfigError(f"--set expects METHOD.SETTING=VALUE with METHOD one of {', '.join(registry.available())}, "
+                              f"e.g. lime.num_samples=200; got '{item}'.")
+        by_method.setdefault(method, {})[name.strip()] = value.strip()
+    for method, values in by_method.items():
+        current = settings.of(method)
+        changed = registry.parse_settings(method, values)
+        settings = settings.with_method(method, current, **{k: getattr(changed, k) for k in values})
+    return settings
 
 
 def _evaluate_explanations(args: argparse.Namespace) -> None:
@@ -294,7 +325,7 @@ def _evaluate_explanations(args: argparse.Namespace) -> None:
                           f"and --removed one of {', '.join(REMOVALS)}.")
     manifest = load_manifest(Path(args.corpus))
     methods = _methods(args.methods)
-    settings = _removed_as(args.removed)
+    settings = _method_settings(_removed_as(args.removed), args.set)
     folds = sorted(p.parent for p in Path(args.checkpoint).glob("fold-*/model/card.json"))
     if folds:  # a cross-validation folder: each fold model judged on the speakers it never heard
         return _localisation_over_folds(args, folds, manifest, methods, settings)
@@ -324,13 +355,18 @@ def _evaluate_explanations(args: argparse.Namespace) -> None:
 
 
 def _removed_as(kind: str):
-    """Analysis settings whose occlusion and LIME put ``kind`` (``core.explain.baselines``) in removed cells."""
-    from dataclasses import replace
-
+    """Analysis settings whose removal methods (occlusion, LIME, ...) put ``kind`` (``core.explain.baselines``) in
+    the cells they remove."""
+    from core.explain import methods as registry
     from core.explain.analysis import Settings
+    from core.explain.baselines import REMOVALS
 
-    plain = Settings()
-    return replace(plain, occlusion=replace(plain.occlusion, baseline=kind), lime=replace(plain.lime, baseline=kind))
+    settings = Settings()
+    for name in registry.available():
+        infos = {info.name: info for info in registry.method_spec(name).setting_infos()}
+        if "baseline" in infos and infos["baseline"].choices == REMOVALS:
+            settings = settings.with_method(name, baseline=kind)
+    return settings
 
 
 def _localisation_over_folds(args: argparse.Namespace, folds: list[Path], manifest, methods, settings) -> None:
@@ -404,6 +440,20 @@ def _app(args: argparse.Namespace) -> None:
     raise SystemExit(subprocess.call(command, cwd=REPO_ROOT, env=env))
 
 
+def _list_methods(args: argparse.Namespace) -> None:
+    """Every registered attribution method: what it is, what it needs, its settings (for --methods and --set)."""
+    from core.explain import methods as registry
+
+    for name in registry.available():
+        spec = registry.method_spec(name)
+        needs = f"; needs {', '.join(spec.needs)}" if spec.needs else ""
+        print(f"{name} ({spec.title}{', default' if spec.default else ''}{needs}): {spec.description} [{spec.reference}]")
+        for info in spec.setting_infos():
+            span = f" one of {', '.join(info.choices)}" if info.choices else \
+                f" {info.low}..{info.high}" if info.low is not None and info.high is not None else ""
+            print(f"    {name}.{info.name}={info.default}{span}  {info.help}")
+
+
 def _doctor(args: argparse.Namespace) -> None:
     from core.environment import report
 
@@ -430,6 +480,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="serwb", description="Explain speech-emotion-recognition models.")
     parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    listing = commands.add_parser("methods", help="the attribution methods, their settings and what they need")
+    listing.set_defaults(run=_list_methods)
 
     doctor = commands.add_parser("doctor", help="torch, torchaudio, the device and the lock: is this install sound?")
     doctor.set_defaults(run=_doctor)
@@ -492,6 +545,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "vggish=vggish.safetensors; repeatable (fusion takes both branches)")
     train.add_argument("--baseline", choices=["egemaps"], default=None,
                        help="also score the eGeMAPS + SVM peer baseline on the same folds (needs opensmile)")
+    train.add_argument("--patience", type=int, default=0,
+                       help="early stopping: stop when the UA of a held-out *training* speaker has not improved for "
+                            "N epochs, keep the best epoch (with --folds: each fold watches another training speaker, "
+                            "and the final model trains for the folds' median best epoch); 0: off")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.set_defaults(run=_train)
 
@@ -525,10 +582,12 @@ def build_parser() -> argparse.ArgumentParser:
     explain = commands.add_parser("explain", help="explain one clip: overlays, maps, focus audio and scores")
     explain.add_argument("clip", help="audio file (WAV, FLAC, OGG, MP3)")
     explain.add_argument("--model", required=True, help="checkpoint folder (model.safetensors + card.json)")
-    explain.add_argument("--methods", default="gradcam,lime,occlusion", help="comma-separated: gradcam, lime, "
-                         "occlusion, attention")
+    explain.add_argument("--methods", default="gradcam,lime,occlusion",
+                         help="comma-separated methods of core.explain.methods (serwb methods lists them)")
     explain.add_argument("--target", default=None, help="emotion to explain (default: the predicted one)")
     explain.add_argument("--lime-samples", type=int, default=None, help="LIME perturbations (default: the engine's)")
+    explain.add_argument("--set", nargs="*", default=[], metavar="METHOD.SETTING=VALUE",
+                         help="method settings, e.g. occlusion.window_ms=300 lime.seed=1 gradcam.layer=blocks.4")
     explain.add_argument("--out", required=True, help="folder for overlay-*.png, maps.npz, audio-*.wav, analysis.json")
     explain.add_argument("--device", default="auto")
     explain.add_argument("--quiet", action="store_true")
@@ -541,6 +600,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "model on the cue clips of its held-out speakers")
     trust.add_argument("--corpus", required=True, help="corpus with planted-cue clips (e.g. assets/demo)")
     trust.add_argument("--methods", default="gradcam,occlusion,lime")
+    trust.add_argument("--set", nargs="*", default=[], metavar="METHOD.SETTING=VALUE",
+                       help="method settings, e.g. occlusion.window_ms=300 lime.num_samples=1000")
     trust.add_argument("--split", default="test", help="clips for faithfulness and sanity ('all' for every clip)")
     trust.add_argument("--max-clips", type=int, default=20, help="clips for the faithfulness table")
     trust.add_argument("--unit", default="cells",

@@ -5,7 +5,7 @@ first while slower methods fill in, and a change to one method's settings recomp
 that method:
 
 - ``gradcam``: Grad-CAM, probabilities, focus clip and complement, keep/remove versions;
-- ``occlusion`` / ``lime`` / ``attention``: that map and its keep/remove versions;
+- every other registered method (``core.explain.methods``) the model supports: that map and its keep/remove versions;
 - ``griffin-lim``: the Grad-CAM keep-only spectrogram inverted without phase (slow: last).
 
 Each part's settings keep only the fields that affect it (the rest at core defaults), so its
@@ -19,39 +19,36 @@ from dataclasses import replace
 from typing import Sequence
 
 from core.audio import Clip
-from core.explain import Analysis, FocusSettings, LimeSettings, OcclusionSettings, Settings, analyze, cache_key
+from core.explain import Analysis, FocusSettings, Settings, analyze, cache_key
+from core.explain import methods as registry
 from workbench import state
 from workbench.checkpoints import Loaded
 from workbench.jobs import Job
 
-TITLES = {"gradcam": "Grad-CAM", "occlusion": "Occlusion", "lime": "LIME", "attention": "Attention",
-          "griffin-lim": "Griffin-Lim"}
+GRIFFIN_LIM = "griffin-lim"
+TITLES = {**{name: registry.method_spec(name).title for name in registry.available()}, GRIFFIN_LIM: "Griffin-Lim"}
 
 
 def part_settings(part: str, settings: Settings) -> Settings:
     """Only the fields of ``settings`` that change this part's result."""
     common = dict(target=settings.target, keep_fraction=settings.keep_fraction, griffin_lim_iters=0)
     if part == "gradcam":
-        return Settings(gradcam_layer=settings.gradcam_layer, focus=settings.focus, **common)
-    if part == "griffin-lim":
-        return Settings(**{**common, "griffin_lim_iters": settings.griffin_lim_iters},
-                        gradcam_layer=settings.gradcam_layer, focus=FocusSettings())
-    if part == "occlusion":
-        return Settings(occlusion=settings.occlusion, **common)
-    if part == "lime":
-        return Settings(lime=settings.lime, **common)
-    return Settings(**common)
+        return settings.only(["gradcam"], **common)
+    if part == GRIFFIN_LIM:
+        return settings.only(["gradcam"], **{**common, "griffin_lim_iters": settings.griffin_lim_iters},
+                             focus=FocusSettings())
+    return settings.only([part], **common, focus=FocusSettings())
 
 
 def part_methods(part: str) -> tuple[str, ...]:
-    return ("gradcam",) if part == "griffin-lim" else (part,)
+    return ("gradcam",) if part == GRIFFIN_LIM else (part,)
 
 
 def parts_for(loaded: Loaded, *, griffin_lim: bool = True) -> list[str]:
-    """The parts to compute for this model, in the order they should appear."""
-    parts = list(loaded.methods)
+    """The parts to compute for this model, in the order they should appear: the methods the session chose."""
+    parts = [m for m in registry.available() if m in state.chosen_methods(loaded)]
     if griffin_lim and "gradcam" in parts:
-        parts.append("griffin-lim")
+        parts.append(GRIFFIN_LIM)
     return parts
 
 
@@ -73,13 +70,13 @@ def submit(clip: Clip, loaded: Loaded, part: str, settings: Settings) -> Job:
 def fit_to_model(settings: Settings, loaded: Loaded) -> Settings:
     """The session's settings for this model: the chosen target emotion looked up in its labels, and a
     Grad-CAM layer chosen for another model dropped (e.g. after switching models on another page)."""
-    layer = settings.gradcam_layer
+    layer = settings.of("gradcam").layer
     if layer is not None:
         try:
             loaded.model.get_submodule(layer)
         except AttributeError:
-            layer = None
-    return replace(settings, target=state.target_index(loaded.labels), gradcam_layer=layer)
+            settings = settings.with_method("gradcam", layer=None)
+    return replace(settings, target=state.target_index(loaded.labels))
 
 
 def submit_all(clip: Clip, loaded: Loaded, settings: Settings, parts: Sequence[str] | None = None) -> dict[str, Job]:
@@ -90,15 +87,15 @@ def submit_all(clip: Clip, loaded: Loaded, settings: Settings, parts: Sequence[s
 
 def merge(parts: dict[str, Analysis], settings: Settings) -> Analysis:
     """One ``Analysis`` holding every finished part's maps, curves and audio versions."""
-    order = [p for p in ("gradcam", "occlusion", "lime", "attention", "griffin-lim") if p in parts]
+    order = [p for p in (*registry.available(), GRIFFIN_LIM) if p in parts]
     base = parts[order[0]]
     maps, curves, audio, timings, errors = {}, {}, {}, {}, {}
     for part in order:
         a = parts[part]
-        if part != "griffin-lim":
+        if part != GRIFFIN_LIM:
             maps.update(a.maps)
             curves.update(a.time_curves)
-        audio.update({n: v for n, v in a.audio.items() if part != "griffin-lim" or n == "griffin-lim"})
+        audio.update({n: v for n, v in a.audio.items() if part != GRIFFIN_LIM or n == GRIFFIN_LIM})
         timings.update({f"{part}: {step}": seconds for step, seconds in a.timings.items()})
         errors.update(a.errors)
     focus = parts.get("gradcam")
@@ -109,14 +106,15 @@ def merge(parts: dict[str, Analysis], settings: Settings) -> Analysis:
     )
 
 
-def ui_settings(settings: Settings, *, target: int | None, gradcam_layer: str | None = None,
-                occlusion: OcclusionSettings | None = None, lime: LimeSettings | None = None,
-                focus: FocusSettings | None = None, keep_fraction: float | None = None) -> Settings:
-    """``settings`` with the controls a page changed (None: keep)."""
+def ui_settings(settings: Settings, *, target: int | None, focus: FocusSettings | None = None,
+                keep_fraction: float | None = None, **methods) -> Settings:
+    """``settings`` with the controls a page changed (None: keep); ``methods`` are ``name=settings`` pairs."""
     changes = {"target": target}
-    for name, value in (("occlusion", occlusion), ("lime", lime), ("focus", focus), ("keep_fraction", keep_fraction)):
+    for name, value in (("focus", focus), ("keep_fraction", keep_fraction)):
         if value is not None:
             changes[name] = value
-    if gradcam_layer is not None:
-        changes["gradcam_layer"] = gradcam_layer or None
-    return replace(settings, **changes)
+    settings = replace(settings, **changes)
+    for name, value in methods.items():
+        if value is not None:
+            settings = settings.with_method(name, value)
+    return settings

@@ -25,6 +25,7 @@ import torch
 from core import checkpoint, models
 from core.checkpoint import Card
 from core.errors import SerwbError
+from core.explain import methods as registry
 from core.explain.subject import model_lock
 from core.models import ModelSpec
 from workbench import domain
@@ -85,12 +86,13 @@ class Loaded:
 
     @property
     def methods(self) -> tuple[str, ...]:
-        """Attribution methods this model supports, cheapest first (Grad-CAM leads on the page)."""
-        found = ["gradcam"] if self.spec.cam_layers else []
-        found += ["occlusion", "lime"]
-        if self.spec.has_attention:
-            found.append("attention")
-        return tuple(found)
+        """Attribution methods this model supports, in the registry's order (Grad-CAM, the cheapest, leads)."""
+        return registry.applicable(self.model)
+
+    @property
+    def default_methods(self) -> tuple[str, ...]:
+        """What a page shows until the user picks methods: the registry's defaults this model supports."""
+        return registry.defaults_for(self.model)
 
 
 def _children(folder: Path) -> list[Path]:

@@ -212,6 +212,16 @@ def set_settings(value: Settings) -> None:
     st.session_state["settings"] = value
 
 
+def chosen_methods(loaded: checkpoints.Loaded) -> tuple[str, ...]:
+    """The attribution methods this session shows for this model (its defaults until the user picks)."""
+    chosen = st.session_state.get(f"methods:{loaded.hash}")
+    return tuple(m for m in chosen if m in loaded.methods) if chosen is not None else loaded.default_methods
+
+
+def set_chosen_methods(loaded: checkpoints.Loaded, methods) -> None:
+    st.session_state[f"methods:{loaded.hash}"] = tuple(methods)
+
+
 def target_index(labels: tuple[str, ...]) -> int | None:
     """The chosen target emotion as an index of this model's labels (None: the predicted one).
 

@@ -1,10 +1,12 @@
-"""Attribution engine: Grad-CAM, occlusion, LIME, attention and ECA gates, focus audio, and metrics.
+"""Attribution engine: the registered methods (Grad-CAM, occlusion, LIME, attention), ECA gates, focus audio, metrics.
 
 ``analyze(clip, model, card, methods=..., settings=...) -> Analysis`` is the one call the
-workbench and the CLI make; the modules below are its parts.
+workbench and the CLI make; ``core.explain.methods`` is the method registry it reads.
 """
 
 from core.explain.analysis import DEFAULT_METHODS, METHODS, Analysis, AudioVersion, Settings, analyze, cache_key
+from core.explain.attention import AttentionSettings
+from core.explain.gradcam import GradCamSettings
 from core.explain.lime import LimeSettings
 from core.explain.maps import AttributionMap, Grid, normalise, shared_scale
 from core.explain.occlusion import OcclusionSettings
@@ -12,5 +14,6 @@ from core.explain.sonify import FocusSettings
 
 __all__ = [
     "analyze", "Analysis", "AudioVersion", "Settings", "cache_key", "METHODS", "DEFAULT_METHODS",
-    "AttributionMap", "Grid", "normalise", "shared_scale", "LimeSettings", "OcclusionSettings", "FocusSettings",
+    "AttributionMap", "Grid", "normalise", "shared_scale", "GradCamSettings", "LimeSettings", "OcclusionSettings",
+    "AttentionSettings", "FocusSettings",
 ]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
@@ -23,26 +23,26 @@ from core import devices
 from core.audio import Clip, background_noise, fit_length, noise_floor
 from core.checkpoint import Card
 from core.errors import ConfigError
-from core.explain.gradcam import gradcam
-from core.explain.lime import LimeSettings, lime
+from core.explain import methods as registry
 from core.explain.maps import AttributionMap
-from core.explain.occlusion import OcclusionSettings, occlusion
 from core.explain.sonify import FocusSettings, focus_clip, griffin_lim_audio, keep_and_remove, top_fraction_mask
 from core.explain.subject import Subject, model_lock
 from core.features import FeatureConfig, frontend
 
-METHODS = ("gradcam", "occlusion", "lime", "attention")
-DEFAULT_METHODS = ("gradcam", "occlusion", "lime")
+METHODS = registry.available()
+DEFAULT_METHODS = registry.default_methods()
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Every knob of an analysis; part of the cache key."""
+    """Every knob of an analysis; part of the cache key.
+
+    ``methods`` holds the settings of the methods that differ from their defaults, as ``{name: settings}`` (or
+    pairs); ``of(name)`` reads one method's settings, ``with_method(name, ...)`` changes them.
+    """
 
     target: int | None = None  # None: the predicted class
-    gradcam_layer: str | None = None  # None: the model's spec.cam_layers (its last conv block)
-    occlusion: OcclusionSettings = OcclusionSettings()
-    lime: LimeSettings = LimeSettings()
+    methods: tuple[tuple[str, Any], ...] = ()  # (method name, its settings dataclass), sorted, defaults left out
     focus: FocusSettings = FocusSettings()
     keep_fraction: float = 0.2  # share of the map kept by the phase-preserving versions
     griffin_lim_iters: int = 32  # 0: no Griffin-Lim version; otherwise at least 32
@@ -54,9 +54,28 @@ class Settings:
                               f"{self.griffin_lim_iters}); use 32 or more, or 0 to leave it out.")
         if not 0 < self.keep_fraction <= 1:
             raise ConfigError(f"keep_fraction is the share of the map kept, in (0, 1]; got {self.keep_fraction}.")
+        pairs = self.methods.items() if isinstance(self.methods, Mapping) else self.methods
+        checked = {name: registry.settings_for(name, value) for name, value in pairs}
+        defaults = {name: registry.method_spec(name).settings() for name in checked}
+        object.__setattr__(self, "methods", tuple(sorted((n, v) for n, v in checked.items() if v != defaults[n])))
+
+    def of(self, name: str) -> Any:
+        """Method ``name``'s settings (its defaults unless changed)."""
+        return dict(self.methods).get(name) or registry.settings_for(name)
+
+    def with_method(self, name: str, value: Any = None, **changes) -> "Settings":
+        """These settings with method ``name``'s replaced by ``value`` and/or changed by ``changes``."""
+        new = registry.settings_for(name, value if value is not None else self.of(name), **changes)
+        return replace(self, methods={**dict(self.methods), name: new})
+
+    def only(self, names: Sequence[str], **changes) -> "Settings":
+        """These settings keeping only the given methods' (the rest at defaults), with ``changes``."""
+        kept = {n: v for n, v in self.methods if n in names}
+        return replace(self, methods=kept, **changes)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Plain data, with every registered method's settings (defaults included), for keys and provenance."""
+        return asdict(self) | {"methods": {name: asdict(self.of(name)) for name in registry.available()}}
 
 
 @dataclass(frozen=True)
@@ -157,19 +176,20 @@ def _rescore(model, cfg: FeatureConfig, waves: dict[str, torch.Tensor]) -> dict[
     return dict(zip(names, probs))
 
 
-def analyze(clip: Clip, model, card: Card | Mapping[str, Any], methods: Sequence[str] = DEFAULT_METHODS,
+def analyze(clip: Clip, model, card: Card | Mapping[str, Any], methods: Sequence[str] | None = None,
             settings: Settings = Settings(), device: str = "auto",
             progress: Callable[[str, float], None] | None = None) -> Analysis:
     """Explain ``clip`` with ``model`` (from ``core.checkpoint.load``).
 
     ``card`` (a ``core.checkpoint.Card`` or its ``to_dict()``) supplies the labels, the feature
-    config, the clip length the model was trained on and the weights hash. ``progress``
+    config, the clip length the model was trained on and the weights hash. ``methods`` are names from
+    ``core.explain.methods`` (None: the registry's defaults this model supports). ``progress``
     is called as ``progress(step, fraction)``. A method that cannot run on this model (e.g.
     Grad-CAM on an LSTM) is reported in ``errors`` instead of failing the whole analysis.
     """
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise ConfigError(f"Unknown explanation method(s) {unknown}. Choose from: {', '.join(METHODS)}.")
+    methods = registry.defaults_for(model) if methods is None else tuple(methods)
+    for method in methods:
+        registry.method_spec(method)  # unknown names fail here, before any work
     labels, cfg, seconds, model_hash, padding = card_fields(card)
     target_device = devices.for_model(model, device)
     report = progress or (lambda step, fraction: None)
@@ -186,23 +206,17 @@ def analyze(clip: Clip, model, card: Card | Mapping[str, Any], methods: Sequence
 
     maps: dict[str, AttributionMap] = {}
     errors: dict[str, str] = {}
-    attention = None
     for method in methods:
         report(method, 0.0)
         started = time.perf_counter()
         try:
-            if method == "gradcam":
-                maps.update(gradcam(subject, target, [settings.gradcam_layer] if settings.gradcam_layer else None))
-            elif method == "occlusion":
-                maps["occlusion"] = occlusion(subject, target, settings.occlusion)
-            elif method == "lime":
-                maps["lime"] = lime(subject, target, settings.lime, progress=lambda f: report("lime", f))
-            elif method == "attention":
-                attention, maps["attention"] = _attention(subject, target, started)
+            maps.update(registry.explain(method, subject, target, settings.of(method),
+                                         progress=lambda f, m=method: report(m, f)))
         except ConfigError as e:
             errors[method] = str(e)
         timings[method] = time.perf_counter() - started
         report(method, 1.0)
+    attention = maps["attention"].time_profile() if "attention" in maps else None
 
     audio: dict[str, AudioVersion] = {}
     gate = curve = None
@@ -239,17 +253,6 @@ def card_fields(card: Card | Mapping[str, Any]) -> CardFields:
         raise ConfigError("The model card lacks its labels or feature configuration; re-save the checkpoint with them.")
     return CardFields(list(card.labels), card.features, (card.training or {}).get("seconds"), card.weights_sha256,
                       card.padding)
-
-
-def _attention(subject: Subject, target: int, started: float) -> tuple[np.ndarray, AttributionMap]:
-    model = subject.model
-    if not getattr(model.spec, "has_attention", False):
-        raise ConfigError(f"Model '{model.model_name}' has no attention layer; attention maps need cnn-atn or lstm-atn.")
-    with model_lock(model), torch.no_grad():
-        weights = model.attention_weights(subject.features[None])
-    per_frame = model.steps_to_frames(weights, subject.features.shape[-1])[0]
-    grid = per_frame[None, :].expand(subject.features.shape[0], -1) / subject.features.shape[0]
-    return per_frame.cpu().numpy(), subject.make_map("attention", grid, target, {}, started)
 
 
 def _audio_versions(subject: Subject, wave: torch.Tensor, maps: dict[str, AttributionMap], settings: Settings):

@@ -18,6 +18,10 @@ BASELINES = ("silence", "mean", "noise", "floor")
 #: What occlusion and LIME may be told to remove with: a baseline, or "auto", what the model was trained to see
 #: as "nothing here": ``floor`` for a model padded with its clips' noise floor, ``silence`` for a zero-padded one.
 REMOVALS = ("auto",) + BASELINES
+REMOVAL_HELP = ("What a removed cell becomes. auto: what the model was trained to see as 'nothing' (the clip's own "
+                "background for models padded with their noise floor, the spectrogram's minimum for zero-padded "
+                "ones); floor: the clip's quietest tenth of frames; silence: the minimum; mean/noise: each band's "
+                "mean / noise around it.")
 FLOOR_QUANTILE = 0.1  # share of the quietest frames that make the ``floor`` baseline
 
 

@@ -15,7 +15,7 @@ import io
 import json
 import threading
 import zipfile
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import matplotlib
 
@@ -39,13 +39,15 @@ _MATPLOTLIB = threading.Lock()
 
 
 def provenance(card: Card | None = None, checkpoint_hash: str | None = None, *, clip_name: str = "",
-               clip_sha256: str = "", settings: Mapping | None = None) -> dict[str, Any]:
-    """Where a result came from: software, model (hashes, config, training seed), clip, seeds."""
+               clip_sha256: str = "", settings: Mapping | None = None,
+               methods: Sequence[str] | None = None) -> dict[str, Any]:
+    """Where a result came from: software, model (hashes, config, training seed), clip, and the seeds of the
+    ``methods`` that ran (every method in ``settings`` when not given)."""
     training = dict(card.training or {}) if card is not None else {}
     seeds = {"training": training.get("seed")}
-    for method in ("lime", "occlusion"):
-        if settings and isinstance(settings.get(method), Mapping) and "seed" in settings[method]:
-            seeds[method] = settings[method]["seed"]
+    for method, values in ((settings or {}).get("methods") or {}).items():
+        if isinstance(values, Mapping) and "seed" in values and (methods is None or method in methods):
+            seeds[method] = values["seed"]
     result = {
         "serwb_version": __version__,
         "torch_version": torch.__version__,
@@ -179,6 +181,7 @@ def analysis_zip(analysis: Analysis, *, card: Card | None = None, checkpoint_has
                  clip_name: str = "", shared: bool = False, extra: Mapping[str, Any] | None = None) -> bytes:
     """The ZIP for one analysed clip (see the module docstring for its contents)."""
     info = provenance(card, checkpoint_hash, clip_name=clip_name, clip_sha256=analysis.clip_sha256,
+                      methods=list(analysis.maps),
                       settings=analysis.settings.to_dict())
     arrays = npz_arrays(analysis) | {"probabilities": analysis.probabilities}
     arrays.update({f"{name}_time_curve": curve for name, curve in analysis.time_curves.items()})

@@ -18,20 +18,24 @@ import sklearn.metrics
 import torch
 from lime.lime_base import LimeBase
 
-from core.explain.baselines import baseline, removal_for
+from core.explain.baselines import REMOVAL_HELP, REMOVALS, baseline, removal_for
 from core.explain.maps import AttributionMap, Grid
+from core.explain.registry import MethodSpec, register_method, setting
 from core.explain.subject import Subject
 
 
 @dataclass(frozen=True)
 class LimeSettings:
-    num_samples: int = 500
-    cell_ms: float = 250.0
-    cell_bands: int = 8
-    baseline: str = "auto"  # core.explain.baselines.REMOVALS; auto: floor for noise-floor models, else silence
-    kernel_width: float = 0.25  # lime_image's default
-    seed: int = 0
-    batch_size: int | None = None  # None: Subject.batch_size() (free memory, cache on CPU)
+    num_samples: int = setting(500, label="Samples", help="Perturbed copies of the clip the surrogate is fitted to.",
+                               low=20, high=5000, step=50)
+    cell_ms: float = setting(250.0, label="Cell (ms)", help="Length of one grid cell.", low=20.0, high=3000.0, step=10.0)
+    cell_bands: int = setting(8, label="Cell (bands)", help="Height of one grid cell in mel bands.", low=1, high=128)
+    baseline: str = setting("auto", label="Baseline", choices=REMOVALS, help=REMOVAL_HELP)
+    kernel_width: float = setting(0.25, label="Kernel width", help="LIME's proximity kernel (lime_image's default).",
+                                  low=0.01, high=10.0, shown=False)
+    seed: int = setting(0, label="Seed", help="Draws the on/off samples.", low=0, high=2**31 - 1)
+    batch_size: int | None = setting(None, label="Batch", low=1, shown=False,
+                                     help="None: Subject.batch_size() (free memory, cache on CPU).")
 
 
 def grid_for(subject: Subject, settings: LimeSettings) -> Grid:
@@ -40,8 +44,14 @@ def grid_for(subject: Subject, settings: LimeSettings) -> Grid:
     return Grid(bands, frames, min(settings.cell_bands, bands), min(frame_step, frames))
 
 
+@register_method(MethodSpec(
+    name="lime", title="LIME", settings=LimeSettings, default=True, progress=True,
+    cost=lambda subject, settings: settings.num_samples,
+    description="A weighted linear surrogate fitted to the model's outputs on copies with grid cells removed.",
+    reference="Ribeiro et al. 2016; lime LimeBase",
+))
 def lime(subject: Subject, target: int, settings: LimeSettings = LimeSettings(),
-         progress: Callable[[float], None] | None = None) -> AttributionMap:
+         progress: Callable[[float], None] | None = None) -> dict[str, AttributionMap]:
     """LIME weights per grid cell, expanded to the ``(bands, frames)`` grid."""
     started = time.perf_counter()
     grid = grid_for(subject, settings)
@@ -77,4 +87,4 @@ def lime(subject: Subject, target: int, settings: LimeSettings = LimeSettings(),
     for cell, weight in weights:
         cell_values[cell] = weight
     recorded = {**asdict(settings), "baseline": removed, "batch_size": size, "cells": [grid.n_band_cells, grid.n_frame_cells], "fit_r2": float(score)}
-    return subject.make_map("lime", grid.expand(cell_values), target, recorded, started)
+    return {"lime": subject.make_map("lime", grid.expand(cell_values), target, recorded, started)}

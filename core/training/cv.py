@@ -4,15 +4,22 @@
 and evaluates it on the held-out fold. Folds come from ``core.data.splits``:
 ``stratified_folds`` keeps label proportions; ``grouped=True`` uses ``speaker_folds`` so no
 speaker is on both sides of a fold. All folds share one label list (the whole manifest's).
+
+Early stopping (``cfg.patience > 0``) watches one of the fold's *training* speakers
+(``validation_split``, rotating with the fold index), never the test speaker, and that speaker does not
+train. ``final_epochs`` turns the folds' best epochs into the epoch count of a model trained on
+every clip, which has no speaker left to watch.
 """
 
 from __future__ import annotations
 
+import statistics
 import tempfile
 from pathlib import Path
 from typing import Sequence
 
 from core.data.corpora import Manifest
+from core.errors import CorpusError
 from core.training import metrics
 from core.training.loop import TrainConfig, evaluate, fit
 
@@ -41,13 +48,18 @@ def cross_validate(manifest: Manifest, cfg: TrainConfig, k: int = 5, grouped: bo
     out_dir = Path(out_dir)
     results = []
     for i, (train_idx, test_idx) in enumerate(folds(manifest, k, grouped, cfg.seed), start=1):
-        result = fit(manifest.take(train_idx), cfg, out_dir / f"fold-{i}", labels=labels, resume=resume,
-                     progress=progress)
+        train, val = manifest.take(train_idx), None
+        if cfg.patience:
+            train, val = validation_split(train, i - 1)
+        result = fit(train, cfg, out_dir / f"fold-{i}", labels=labels, resume=resume, progress=progress,
+                     val_manifest=val)
         device = next(result.model.parameters()).device
         scores = evaluate(result.model, manifest.take(test_idx), card=result.card, device=device, workers=cfg.workers)
         speakers = sorted({manifest.rows[j].speaker for j in test_idx})
-        scores |= {"fold": i, "train_clips": int(len(train_idx)), "test_clips": int(len(test_idx)),
+        scores |= {"fold": i, "train_clips": len(train), "test_clips": int(len(test_idx)),
                    "test_speakers": speakers}
+        if "early_stopping" in result.card.metrics:
+            scores["early_stopping"] = result.card.metrics["early_stopping"]
         results.append(scores)
     mean, std = metrics.mean_std(results)
     return {"k": k, "grouped": grouped, "protocol": protocol_name(grouped, [r["test_speakers"] for r in results]),
@@ -63,3 +75,23 @@ def protocol_name(grouped: bool, test_speakers: Sequence[Sequence[str]]) -> str:
     if all(len(s) == 1 for s in test_speakers):
         return f"leave-one-speaker-out ({k} speakers)"
     return f"speaker-independent {k}-fold cross-validation"
+
+
+def validation_split(manifest: Manifest, index: int = 0) -> tuple[Manifest, Manifest]:
+    """(train, validation): the ``index``-th speaker (cycling through the sorted speakers) held out to watch."""
+    speakers = manifest.speakers()
+    if len(speakers) < 2 or speakers == ["unknown"]:
+        raise CorpusError(
+            f"Early stopping holds out one training speaker to watch, and {manifest.corpus}'s training set has "
+            f"{'no named speakers' if speakers == ['unknown'] else 'one speaker'}. Name the speakers (a speaker column "
+            "in a manifest.csv) or train without early stopping (patience 0)."
+        )
+    watched = speakers[index % len(speakers)]
+    return manifest.filter(speaker=[s for s in speakers if s != watched]), manifest.filter(speaker=watched)
+
+
+def final_epochs(cv: dict) -> int | None:
+    """Epochs for the model trained on every clip: the median of the folds' early-stopped best epochs (None
+    when the folds did not stop early)."""
+    best = [f["early_stopping"]["best_epoch"] for f in cv["folds"] if "early_stopping" in f]
+    return max(1, round(statistics.median(best))) if best else None

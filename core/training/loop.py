@@ -119,6 +119,9 @@ class TrainConfig:
     masks: int = 2  # masks of each kind per training item
     # S3: (branch, path) pairs of public VGGish/YAMNet weights (.safetensors) loaded before training starts
     pretrained: tuple[tuple[str, str], ...] = ()
+    # early stopping (needs a validation set, e.g. a held-out *training* speaker): stop once validation UA has not
+    # improved for this many epochs and keep the best epoch's weights (0: train every epoch, keep the last)
+    patience: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model_cfg", MappingProxyType(dict(self.model_cfg)))
@@ -139,6 +142,8 @@ class TrainConfig:
             (self.gds_threshold is None or 0 <= self.gds_threshold < 1,
              f"gds_threshold={self.gds_threshold}: use a score in [0, 1), e.g. 0.2, or None to keep every segment."),
             (isinstance(self.workers, int) and self.workers >= 0, f"workers={self.workers!r}: use a whole number >= 0."),
+            (isinstance(self.patience, int) and self.patience >= 0,
+             f"patience={self.patience!r}: use a whole number of epochs >= 0 (0 turns early stopping off)."),
         ]
         for ok, message in checks:
             if not ok:
@@ -419,6 +424,11 @@ def fit(train_manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, *, labe
     """Train ``cfg.model`` on ``train_manifest``; see the module docstring for what is written where."""
     from core import models
 
+    if cfg.patience and val_manifest is None:
+        raise ConfigError(
+            f"patience={cfg.patience}: early stopping watches a validation set; pass val_manifest (a held-out training "
+            "speaker, never the test speaker: cross_validate and `serwb train` choose one), or set patience=0."
+        )
     out_dir = Path(out_dir)
     ctx = distributed.context(cfg.device)
     device = ctx.device
@@ -507,6 +517,7 @@ def fit(train_manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, *, labe
         if scaler is not None and state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
         history, start_epoch = list(state["history"]), int(state["epoch"])
+    best = state.get("best") if state is not None else None  # early stopping: {"epoch", "UA", "weights"}
     train_model: torch.nn.Module = model
     if ctx.distributed:
         if device.type == "cuda":
@@ -533,6 +544,8 @@ def fit(train_manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, *, labe
     bar = tqdm(range(start_epoch, cfg.epochs), desc=f"train {cfg.model}", unit="epoch", disable=not show,
                initial=start_epoch, total=cfg.epochs)
     for epoch in bar:
+        if best is not None and cfg.patience and epoch - best["epoch"] >= cfg.patience:
+            break  # also on resume: a stopped run stays stopped
         train_model.train()
         torch.manual_seed(_epoch_seed(cfg.seed, epoch, ctx.rank))
         order = torch.randperm(len(items), generator=torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch)))
@@ -579,6 +592,11 @@ def fit(train_manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, *, labe
             logits = predict(model, val.waves, test_feat, device=device, batch_size=cfg.batch_size)
             summary = metrics.summary(val.targets, logits.argmax(1), labels)
             record |= {"val_UA": summary["UA"], "val_WA": summary["WA"], "val_ACC": summary["ACC"]}
+            if cfg.patience and (best is None or summary["UA"] > best["UA"]):
+                best = {"epoch": epoch + 1, "UA": summary["UA"],
+                        "weights": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}}
+        if cfg.patience and ctx.distributed:  # every rank must stop at the same epoch
+            best = _broadcast_best_epoch(best, device)
         history.append(record)
         bar.set_postfix({k: f"{record[k]:.3f}" for k in ("loss", "train_UA", "val_UA") if k in record})
         if ctx.is_main:
@@ -594,13 +612,20 @@ def fit(train_manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, *, labe
                 "data_fingerprint": fingerprint,
                 "world_size": ctx.world_size,
                 "pretrained": pretrained,
+                "best": best,
             }
             _write_epoch(out_dir, epoch + 1, model, base_card | {"metrics": {"history": history}}, trainer_state)
         distributed.barrier(ctx)
     bar.close()
 
-    model.eval()
     final_metrics: dict = {"history": history}
+    if cfg.patience and best is not None:
+        if ctx.is_main:
+            model.load_state_dict({k: v.to(device) for k, v in best["weights"].items()})
+        final_metrics["early_stopping"] = {
+            "monitor": "val_UA", "patience": cfg.patience, "best_epoch": best["epoch"], "best_val_UA": best["UA"],
+            "epochs_run": len(history), "val_speakers": val_manifest.speakers(), "val_clips": len(val_manifest)}
+    model.eval()
     if val is not None:
         logits = predict(model, val.waves, test_feat, device=device, batch_size=cfg.batch_size)
         final_metrics["validation"] = metrics.summary(val.targets, logits.argmax(1), labels)
@@ -611,6 +636,13 @@ def fit(train_manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, *, labe
     distributed.barrier(ctx)
     return TrainResult(model=model, card=card, labels=labels, history=history, path=path, n_items=len(items),
                        selection=selection)
+
+
+def _broadcast_best_epoch(best: dict | None, device: torch.device) -> dict:
+    """Rank 0's best epoch on every rank (only rank 0 validates; the others need the epoch to stop with it)."""
+    epoch = torch.tensor([best["epoch"] if best else 0], device=device)
+    torch.distributed.broadcast(epoch, 0)
+    return best if best is not None and best["epoch"] == int(epoch) else {"epoch": int(epoch), "UA": float("nan"), "weights": {}}
 
 
 def _write_epoch(out_dir: Path, epoch: int, model: torch.nn.Module, card: Mapping, trainer_state: Mapping) -> Path:

@@ -175,7 +175,7 @@ def test_switching_models_reexplains_and_a_broken_checkpoint_errors_in_place(ext
 
 
 def test_quick_settings_reach_the_method_controls(explained):
-    assert explained.number_input(key="w:lime_samples").value == QUICK.lime.num_samples
+    assert explained.number_input(key="w:lime_num_samples").value == QUICK.of("lime").num_samples
 
 
 def test_an_attention_model_on_mfccs_adds_its_attention_map(attention_model):

@@ -25,8 +25,8 @@ TIMEOUT = 240
 
 #: Real methods with fewer perturbations, so that page tests stay quick on two CPU cores.
 QUICK = Settings(
-    lime=LimeSettings(num_samples=60),
-    occlusion=OcclusionSettings(window_ms=400.0, window_bands=32, stride_ms=200.0, stride_bands=16),
+    methods={"lime": LimeSettings(num_samples=60),
+             "occlusion": OcclusionSettings(window_ms=400.0, window_bands=32, stride_ms=200.0, stride_bands=16)},
     griffin_lim_iters=32,
 )
 

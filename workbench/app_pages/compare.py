@@ -99,11 +99,11 @@ def compare_view(sha: str, path: str) -> None:
     else:
         st.caption("Layers are re-initialised from the output down (Adebayo et al., 2018). A map that explains the "
                    "model should change: its rank correlation with the original should fall towards 0.")
-        target, layers = merged.target, [settings.gradcam_layer] if settings.gradcam_layer else None
+        target, chosen = merged.target, settings.of("gradcam")
         job = state.runner().submit(
             _key("sanity", jobs, "gradcam"),
             lambda progress: evaluate.randomisation_check(_subject(merged, loaded),
-                                                          lambda s: gradcam(s, target, layers)["gradcam"]),
+                                                          lambda s: gradcam(s, target, chosen)["gradcam"]),
             label="Randomisation check",
         )
         steps_done, error = wait_one(job, "Randomisation check")

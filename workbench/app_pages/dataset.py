@@ -17,7 +17,7 @@ import streamlit as st
 
 from core.errors import SerwbError
 from core.explain import export
-from workbench import checkpoints, datasets, state
+from workbench import analyses, checkpoints, datasets, state
 from workbench.components import dataset_figures
 from workbench.components.errors import show_error
 from workbench.components.players import probability_text
@@ -61,9 +61,11 @@ if manifest is not None:
     options = ["all", *splits]
     split = a.selectbox("Split", options, index=options.index("test") if "test" in options else 0, key="dataset_split",
                         help="Planted-cue clips are always kept for the localisation table.") if splits else "all"
-    methods = b.multiselect("Attribution methods (for the profiles)", ["gradcam", "occlusion", "lime"],
-                            default=["gradcam"], key="dataset_methods",
-                            help="Occlusion and LIME take seconds per clip.")
+    offered = list(loaded.methods)
+    methods = b.multiselect("Attribution methods (for the profiles)", offered,
+                            default=offered[:1], key=f"dataset_methods:{loaded.hash[:12]}", format_func=analyses.TITLES.get,
+                            help="Grad-CAM takes milliseconds per clip; the perturbation methods (occlusion, LIME) "
+                                 "take seconds.")
     limit = c.number_input("At most this many clips (0: all)", min_value=0, value=0, step=10, key="dataset_limit")
     if split != "all":
         manifest = manifest.filter(split=[split, "cue"])
@@ -72,7 +74,7 @@ if manifest is not None:
                (f", plus {cue} planted-cue clips for the localisation table" if cue else "") +
                (f"; {manifest.skipped} file(s) left out" if manifest.skipped else "") + ".")
     if st.button("Analyse", type="primary", icon=":material/play_arrow:", key="dataset_run"):
-        job = datasets.submit(loaded, manifest, methods=methods or ("gradcam",), max_clips=int(limit) or None)
+        job = datasets.submit(loaded, manifest, methods=methods or offered[:1], max_clips=int(limit) or None)
         st.session_state[PENDING] = (job, f"{manifest.root} ({split})", loaded.card, loaded.hash)
 
 if PENDING in st.session_state:  # kept across reruns, so a click elsewhere mid-analysis loses nothing

@@ -79,6 +79,7 @@ def analysis_view(sha: str, path: str) -> None:
         target = controls.target(loaded)
     with right:
         opacity, shared = controls.display()
+    controls.method_picker(loaded)
     settings = controls.methods(loaded, state.settings())
     settings = analyses.ui_settings(settings, target=target)
     state.set_settings(settings)
@@ -86,7 +87,8 @@ def analysis_view(sha: str, path: str) -> None:
     jobs = analyses.submit_all(clip, loaded, settings)
     method_parts = [p for p in jobs if p != "griffin-lim"]
     probability_slot = st.empty()
-    columns = st.columns(len(method_parts))
+    per_row = min(3, len(method_parts)) or 1  # up to three overlays side by side, then another row
+    columns = [col for row in range(0, len(method_parts), per_row) for col in st.columns(per_row)]
     slots = {part: col.empty() for part, col in zip(method_parts, columns)}
     slots["griffin-lim"] = st.empty()
     listen_slot = st.container()

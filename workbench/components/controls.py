@@ -10,17 +10,13 @@ from dataclasses import replace
 
 import streamlit as st
 
-from core.explain import FocusSettings, LimeSettings, OcclusionSettings, Settings
-from core.explain.baselines import REMOVALS
+from core.explain import FocusSettings, Settings
+from core.explain import methods as registry
 from workbench import state
 from workbench.checkpoints import Loaded
 
 
 PREDICTED = "(predicted)"
-REMOVAL_HELP = ("What a removed cell becomes. auto: what the model was trained to see as 'nothing' (the clip's own "
-                "background for models padded with their noise floor, the spectrogram's minimum for zero-padded "
-                "ones); floor: the clip's quietest tenth of frames; silence: the minimum; mean/noise: each band's "
-                "mean / noise around it.")
 
 
 def target(loaded: Loaded) -> int | None:
@@ -63,46 +59,58 @@ def _layer_options(loaded: Loaded) -> list[str | None]:
     return [None, *[s for s in reversed(siblings) if s != layers[0]]]
 
 
-MS = dict(min_value=10.0, max_value=3000.0, step=10.0)
+def method_picker(loaded: Loaded) -> tuple[str, ...]:
+    """Which of the model's attribution methods to compute and show (kept per model for the session)."""
+    key = f"w:methods:{loaded.hash[:12]}"
+    if key not in st.session_state:
+        st.session_state[key] = list(state.chosen_methods(loaded))
+    titles = {name: registry.method_spec(name).title for name in loaded.methods}
+    chosen = st.multiselect(
+        "Methods", list(loaded.methods), key=key, format_func=titles.get,
+        help="Attribution methods to compute for this clip; each appears as an overlay here and in Compare. "
+             "Gradient and CAM methods take a few backward passes; occlusion, LIME and KernelSHAP hundreds of "
+             "forwards (`serwb methods` describes each).")
+    state.set_chosen_methods(loaded, chosen)
+    return state.chosen_methods(loaded)
 
 
-def _number(col, label: str, key: str, seed, **kw):
-    value = col.number_input(label, key=state.persistent(key, seed), **kw)
-    return seed if value is None else value
+def _widget(col, loaded: Loaded, method: str, info, current):
+    """One setting's control, drawn from its declaration in the method registry."""
+    key = f"{method}_{info.name}"
+    if info.widget == "layer":
+        options = _layer_options(loaded)
+        default_layer = ", ".join(loaded.spec.cam_layers) or "none"
+        seed = current if current in options else None
+        return col.selectbox(info.label, options, key=state.persistent(f"{key}:{loaded.hash[:12]}", seed),
+                             format_func=lambda v: f"model default ({default_layer})" if v is None else v,
+                             help=info.help)
+    if info.choices is not None:
+        return col.selectbox(info.label, info.choices, key=state.persistent(key, current), help=info.help)
+    kind = type(info.default)
+    current = kind(current)  # one numeric type for value, range and step, as st.number_input requires
+    numbers = {"min_value": kind(info.low) if info.low is not None else None,
+               "max_value": kind(info.high) if info.high is not None else None}
+    if info.step is not None:
+        numbers["step"] = kind(info.step)
+    value = col.number_input(info.label, key=state.persistent(key, current), help=info.help or None, **numbers)
+    return current if value is None else value
 
 
 def methods(loaded: Loaded, settings: Settings) -> Settings:
-    """Each method's settings, in one expander; returns ``settings`` with them applied."""
-    o, l = settings.occlusion, settings.lime
+    """The settings of each chosen method, in one expander (three per row), drawn from the method registry."""
+    shown = {name: [i for i in registry.method_spec(name).setting_infos() if i.shown]
+             for name in state.chosen_methods(loaded)}
+    names = [name for name, infos in shown.items() if infos]
+    if not names:
+        return settings
     with st.expander("Method settings", icon=":material/tune:"):
-        gc, oc, lc = st.columns(3)
-        gc.markdown("**Grad-CAM**")
-        options = _layer_options(loaded)
-        default_layer = ", ".join(loaded.spec.cam_layers) or "none"
-        layer_key = f"gradcam_layer:{loaded.hash[:12]}"
-        seed = settings.gradcam_layer if settings.gradcam_layer in options else None
-        layer = gc.selectbox("Layer", options, key=state.persistent(layer_key, seed),
-                             format_func=lambda v: f"model default ({default_layer})" if v is None else v,
-                             help="Earlier blocks: finer time and frequency detail; later ones: more class-specific.")
-        oc.markdown("**Occlusion**")
-        occlusion = OcclusionSettings(
-            window_ms=_number(oc, "Window (ms)", "occ_window_ms", o.window_ms, **MS),
-            window_bands=_number(oc, "Window (bands)", "occ_window_bands", o.window_bands, min_value=1, max_value=128),
-            stride_ms=_number(oc, "Stride (ms)", "occ_stride_ms", o.stride_ms, **MS),
-            stride_bands=_number(oc, "Stride (bands)", "occ_stride_bands", o.stride_bands, min_value=1, max_value=128),
-            baseline=oc.selectbox("Baseline", REMOVALS, key=state.persistent("occ_baseline", o.baseline),
-                                  help=REMOVAL_HELP),
-        )
-        lc.markdown("**LIME**")
-        lime = LimeSettings(
-            num_samples=_number(lc, "Samples", "lime_samples", l.num_samples, min_value=20, max_value=5000, step=50),
-            cell_ms=_number(lc, "Cell (ms)", "lime_cell_ms", l.cell_ms, min_value=20.0, max_value=3000.0, step=10.0),
-            cell_bands=_number(lc, "Cell (bands)", "lime_cell_bands", l.cell_bands, min_value=1, max_value=128),
-            baseline=lc.selectbox("Baseline ", REMOVALS, key=state.persistent("lime_baseline", l.baseline),
-                                  help=REMOVAL_HELP),
-            seed=_number(lc, "Seed", "lime_seed", l.seed, min_value=0, max_value=2**31 - 1),
-        )
-    return replace(settings, gradcam_layer=layer, occlusion=occlusion, lime=lime)
+        for row in range(0, len(names), 3):
+            for name, col in zip(names[row:row + 3], st.columns(3)):
+                col.markdown(f"**{registry.method_spec(name).title}**")
+                current = settings.of(name)
+                values = {i.name: _widget(col, loaded, name, i, getattr(current, i.name)) for i in shown[name]}
+                settings = settings.with_method(name, current, **values)
+    return settings
 
 
 def focus(settings: Settings) -> Settings:

@@ -14,7 +14,7 @@ from core.explain.eca import eca_gates, eca_profiles
 from core.features import PRESETS
 from core.models import build, demo_config
 
-FAST = Settings(lime=LimeSettings(num_samples=64), occlusion=OcclusionSettings(window_ms=300, stride_ms=300),
+FAST = Settings(methods={"lime": LimeSettings(num_samples=64), "occlusion": OcclusionSettings(window_ms=300, stride_ms=300)},
                 griffin_lim_iters=32)
 
 
@@ -60,7 +60,7 @@ def test_analysis_has_every_part(clip):
 
 def test_a_chosen_target_and_methods_that_cannot_run(clip):
     model, card = small("lstm")
-    a = analyze(clip, model, card, methods=("gradcam", "occlusion"), settings=Settings(target=3, lime=LimeSettings(num_samples=32)),
+    a = analyze(clip, model, card, methods=("gradcam", "occlusion"), settings=Settings(target=3, methods={"lime": LimeSettings(num_samples=32)}),
                 device="cpu")
     assert a.target == 3 and "gradcam" in a.errors and "occlusion" in a.maps
     with pytest.raises(ConfigError, match="Target class 7"):
@@ -86,7 +86,7 @@ def test_fusion_gives_branch_maps_on_one_timeline(clip):
 
 def test_two_threads_sharing_a_model_get_what_one_after_the_other_gets(clip):
     model, card = small("cnn-eca")
-    settings = Settings(lime=LimeSettings(num_samples=64), griffin_lim_iters=0)
+    settings = Settings(methods={"lime": LimeSettings(num_samples=64)}, griffin_lim_iters=0)
     sequential = [analyze(clip, model, card, settings=settings, device="cpu") for _ in range(2)]
     results, errors = [None, None], []
 
@@ -140,4 +140,4 @@ def test_cache_key_depends_on_clip_model_methods_and_settings():
     assert len({base, cache_key("clip2", "model", ["gradcam"], Settings()),
                 cache_key("clip", "model2", ["gradcam"], Settings()),
                 cache_key("clip", "model", ["gradcam", "lime"], Settings()),
-                cache_key("clip", "model", ["gradcam"], Settings(lime=LimeSettings(seed=1)))}) == 5
+                cache_key("clip", "model", ["gradcam"], Settings(methods={"lime": LimeSettings(seed=1)}))}) == 5

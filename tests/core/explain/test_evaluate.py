@@ -7,7 +7,7 @@ import scipy.stats
 from core.explain.evaluate import (
     agreement, faithfulness, localisation, randomisation_check, rank_correlation, top_iou, unit_ranks,
 )
-from core.explain.gradcam import gradcam
+from core.explain.gradcam import GradCamSettings, gradcam
 from core.explain.maps import AttributionMap
 from core.explain.occlusion import OcclusionSettings, occlusion
 
@@ -45,12 +45,12 @@ def test_unit_ranks_order_frames_bands_and_cells():
 
 
 def test_randomisation_makes_gradcam_forget_the_patch(planted_subject):
-    steps = randomisation_check(planted_subject, lambda s: gradcam(s, 1, layers=["blocks.1"])["gradcam"], max_steps=6)
+    steps = randomisation_check(planted_subject, lambda s: gradcam(s, 1, GradCamSettings(layer="blocks.1"))["gradcam"], max_steps=6)
     assert [s.layer for s in steps][:2] == ["head.fc2", "head.fc1"] or steps[0].layer.startswith("head")
     assert steps[-1].rank_correlation < 0.5
     assert planted_subject.model.training is False  # the original model was not touched
-    again = gradcam(planted_subject, 1, layers=["blocks.1"])["gradcam"].values
-    assert rank_correlation(again, gradcam(planted_subject, 1, layers=["blocks.1"])["gradcam"].values) == pytest.approx(1.0)
+    again = gradcam(planted_subject, 1, GradCamSettings(layer="blocks.1"))["gradcam"].values
+    assert rank_correlation(again, gradcam(planted_subject, 1, GradCamSettings(layer="blocks.1"))["gradcam"].values) == pytest.approx(1.0)
 
 
 def test_localisation_share_and_pointing_game():
@@ -77,5 +77,5 @@ def test_agreement_uses_spearman_and_iou():
 
 
 def test_occlusion_and_gradcam_agree_more_with_the_truth_than_chance(planted_subject):
-    occ = occlusion(planted_subject, 1, OcclusionSettings(window_ms=100, window_bands=8, stride_ms=50, stride_bands=4))
+    occ = occlusion(planted_subject, 1, OcclusionSettings(window_ms=100, window_bands=8, stride_ms=50, stride_bands=4))["occlusion"]
     assert top_iou(occ.values, truth(), fraction=16 * 21 / 6400) > 0.3

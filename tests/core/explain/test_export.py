@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parents[3]
 MODEL = ROOT / "assets" / "models" / "cnn-eca"
 #: The real-speech model: trained on 1.7 s, it pads shorter clips (a Polish word is about 0.5-1.6 s).
 POLISH_MODEL = ROOT / "assets" / "models" / "polish-cnn-eca"
-SETTINGS = Settings(lime=LimeSettings(num_samples=40, seed=7),
-                    occlusion=OcclusionSettings(window_ms=400.0, stride_ms=200.0), griffin_lim_iters=32)
+SETTINGS = Settings(methods={"lime": LimeSettings(num_samples=40, seed=7),
+                             "occlusion": OcclusionSettings(window_ms=400.0, stride_ms=200.0)}, griffin_lim_iters=32)
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +90,7 @@ def test_analysis_zip_holds_overlays_pdf_maps_wavs_and_provenance(analysis, demo
     assert provenance["model"]["weights_sha256"] == card.weights_sha256
     assert provenance["seeds"] == {"training": card.training["seed"], "lime": 7, "occlusion": 0}
     assert provenance["clip"] == {"name": "clip.wav", "sha256": analysis.clip_sha256}
-    assert info["settings"]["lime"]["num_samples"] == 40
+    assert info["settings"]["methods"]["lime"]["num_samples"] == 40
 
 
 def test_dataset_zip_holds_figures_pdf_arrays_and_metrics(demo):

@@ -142,3 +142,38 @@ def test_gaussian_data_selection_reports_what_it_dropped(demo_root, tmp_path, ca
     gds = json.loads((out / "metrics.json").read_text())["gds"]
     assert gds["kept"] + gds["dropped"] == gds["segments"] > 0
     assert f"kept {gds['kept']} of {gds['segments']} training segments, dropped {gds['dropped']}" in capsys.readouterr().out
+
+
+def _three_speaker_corpus(demo, root):
+    """The 12 demo train and test clips as a plain corpus of three speakers (s0..s2), each with all four emotions."""
+    root.mkdir()
+    seen: dict[str, int] = {}
+    with open(root / "manifest.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "label", "speaker"])
+        for i, row in enumerate(r for r in demo.rows if r.extra["split"] != "cue"):
+            shutil.copyfile(row.path, root / f"clip{i:02d}.wav")
+            seen[row.label] = seen.get(row.label, -1) + 1
+            writer.writerow([f"clip{i:02d}.wav", row.label, f"s{seen[row.label]}"])
+    return root
+
+
+def test_early_stopping_watches_a_training_speaker_and_sizes_the_final_model(demo, tmp_path, capsys):
+    root = _three_speaker_corpus(demo, tmp_path / "three")
+    out = tmp_path / "cv"
+    assert main(["train", "--model", "sdnn", "--corpus", str(root), "--out", str(out), "--folds", "3", "--grouped",
+                 *FAST, "--epochs", "4", "--patience", "1"]) == 0
+    report = json.loads((out / "metrics.json").read_text())
+    best = sorted(f["early_stopping"]["best_epoch"] for f in report["cv"]["folds"])
+    card = checkpoint.read_card(out / "model")
+    assert card.training["epochs"] == report["final_epochs"]["epochs"] == best[1]  # the median of three
+    assert card.training["patience"] == 0 and len(card.metrics["history"]) == card.training["epochs"]
+    assert f"final model: {card.training['epochs']} epochs" in capsys.readouterr().out
+
+    out = tmp_path / "holdout"
+    assert main(["train", "--model", "sdnn", "--corpus", str(root), "--out", str(out), *FAST, "--epochs", "3",
+                 "--patience", "1"]) == 0
+    card = checkpoint.read_card(out / "model")
+    watched = card.metrics["early_stopping"]["val_speakers"]
+    assert len(watched) == 1 and watched[0] not in card.data["speakers"]
+    assert card.metrics["held_out"]["n"] + card.data["clips"] + card.metrics["early_stopping"]["val_clips"] == 12

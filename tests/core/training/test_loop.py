@@ -1,5 +1,6 @@
 """The training loop on the small demo corpus (CPU): loss, features, checkpoints, protocols."""
 
+import dataclasses
 import json
 
 import pytest
@@ -148,3 +149,63 @@ def test_train_config_checks_and_round_trips():
             config(**bad)
     with pytest.raises(ConfigError, match="Unknown training settings"):
         TrainConfig.from_dict({"epoch": 3})
+
+
+def _four_speakers(manifest):
+    """The 8 demo training clips as four speakers of two clips each (early stopping needs a speaker to spare)."""
+    rows = [dataclasses.replace(r, speaker=f"{r.speaker}-{i % 2}") for i, r in enumerate(manifest.rows)]
+    return dataclasses.replace(manifest, rows=tuple(rows))
+
+
+def test_early_stopping_stops_when_validation_stalls_and_keeps_the_best_epoch(demo_train, demo_test, tmp_path):
+    stalled = fit(demo_train, config("cnn-eca", epochs=6, lr=1e-12, patience=2), tmp_path / "stall",
+                  val_manifest=demo_test, progress=False)
+    assert len(stalled.history) == 3  # epoch 1 is the best a model that does not move gets; 2 and 3 add nothing
+    assert stalled.card.metrics["early_stopping"]["best_epoch"] == 1
+    assert stalled.card.metrics["early_stopping"]["epochs_run"] == 3
+
+    run = fit(demo_train, config("cnn-eca", epochs=6, batch_size=4, lr=3e-3, patience=2), tmp_path / "run",
+              val_manifest=demo_test, progress=False)
+    record = run.card.metrics["early_stopping"]
+    val_ua = [h["val_UA"] for h in run.history]
+    assert record["best_epoch"] == 1 + val_ua.index(max(val_ua))  # the first epoch with the best validation UA
+    assert len(run.history) in (6, record["best_epoch"] + 2)
+    assert record["val_speakers"] == demo_test.speakers()
+    # the kept weights are the best epoch's: exactly what a run of that many epochs ends with (CPU, derived seeds)
+    prefix = fit(demo_train, config("cnn-eca", epochs=record["best_epoch"], batch_size=4, lr=3e-3),
+                 tmp_path / "prefix", progress=False)
+    kept, reference = run.model.state_dict(), prefix.model.state_dict()
+    assert all(torch.equal(kept[k], reference[k]) for k in reference)
+    assert evaluate(run.model, demo_test, card=run.card, device="cpu")["UA"] == pytest.approx(max(val_ua))
+    with pytest.raises(ConfigError, match="validation set"):
+        fit(demo_train, config(patience=2), tmp_path / "no-val", progress=False)
+
+
+def test_cross_validation_watches_a_training_speaker_never_the_test_speaker(demo_train, tmp_path):
+    corpus = _four_speakers(demo_train)
+    cv = cross_validate(corpus, config(epochs=3, patience=1), k=2, grouped=True, out_dir=tmp_path, progress=False)
+    watched = []
+    for fold in cv["folds"]:
+        record = fold["early_stopping"]
+        assert len(record["val_speakers"]) == 1 and record["val_speakers"][0] not in fold["test_speakers"]
+        card = checkpoint.read_card(tmp_path / f"fold-{fold['fold']}" / "model")
+        assert record["val_speakers"][0] not in card.data["speakers"]  # the watched speaker does not train
+        assert fold["train_clips"] == card.data["clips"] == 8 - fold["test_clips"] - record["val_clips"]
+        watched += record["val_speakers"]
+    assert len(set(watched)) == 2
+    from core.training.cv import final_epochs, validation_split
+
+    stops = {"folds": [{"early_stopping": {"best_epoch": e}} for e in (12, 3, 7)]}
+    assert final_epochs(stops) == 7 and final_epochs({"folds": [{"UA": 0.5}]}) is None
+    with pytest.raises(CorpusError, match="one training speaker"):
+        validation_split(demo_train.filter(speaker=demo_train.speakers()[0]))
+
+
+def test_a_resumed_run_keeps_its_early_stopping_state(demo_train, demo_test, tmp_path):
+    stalled = dict(lr=1e-12, patience=1)  # validation UA cannot improve after epoch 1
+    fit(demo_train, config("cnn-eca", epochs=2, **stalled), tmp_path / "run", val_manifest=demo_test, progress=False)
+    resumed = fit(demo_train, config("cnn-eca", epochs=6, **stalled), tmp_path / "run", val_manifest=demo_test,
+                  resume=True, progress=False)
+    assert len(resumed.history) == 2 and resumed.card.metrics["early_stopping"]["best_epoch"] == 1
+    first = fit(demo_train, config("cnn-eca", epochs=1, lr=1e-12), tmp_path / "one", progress=False)
+    assert all(torch.equal(v, first.model.state_dict()[k]) for k, v in resumed.model.state_dict().items())
