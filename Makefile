@@ -102,14 +102,18 @@ real-models: $(STAMP)
 	@for m in $(REAL_MODELS); do rm -rf assets/models/$$m && cp -r build/real-models/$$m/model assets/models/$$m; done
 
 # Localisation on the real planted-cue set: every fold model of `make real-models` on the speakers it never heard.
+# Every method the CNNs support (`serwb methods`); attention is added for the attention model.
+EXPLAIN_METHODS := gradcam,gradcampp,hirescam,occlusion,lime,kernelshap,integrated-gradients,gradient-shap,smoothgrad
 real-explanations: $(STAMP)
-	@for m in $(REAL_MODELS); do \
-	  $(PY) -m core.cli evaluate-explanations build/real-models/$$m/cv --corpus assets/polish-cue \
-	    --out build/real-explanations/$$m --quiet || exit 1; done
+	$(PY) -m core.cli evaluate-explanations build/real-models/polish-cnn-eca/cv --corpus assets/polish-cue \
+	  --methods $(EXPLAIN_METHODS) --out build/real-explanations/polish-cnn-eca --quiet
+	$(PY) -m core.cli evaluate-explanations build/real-models/polish-cnn-atn/cv --corpus assets/polish-cue \
+	  --methods $(EXPLAIN_METHODS),attention --out build/real-explanations/polish-cnn-atn --quiet
 
 # Localisation (planted cues), faithfulness and sanity tables of the demo cnn-eca (README figures).
 explanations: $(STAMP)
-	$(PY) -m core.cli evaluate-explanations assets/models/cnn-eca --corpus assets/demo --out build/explanations
+	$(PY) -m core.cli evaluate-explanations assets/models/cnn-eca --corpus assets/demo --methods $(EXPLAIN_METHODS) \
+	  --out build/explanations
 
 clean:
 	rm -rf $(VENV) .pytest_cache

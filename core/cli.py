@@ -334,10 +334,11 @@ def _evaluate_explanations(args: argparse.Namespace) -> None:
     results = {}
     jobs = [("localisation", lambda p: tables.localisation_table(model, card, manifest, methods, settings,
                                                                  device=args.device, progress=p)),
-            ("faithfulness", lambda p: tables.faithfulness_table(model, card, plain, methods, device=args.device,
-                                                                 max_clips=args.max_clips, unit=args.unit,
-                                                                 baseline_kind=args.baseline, progress=p)),
-            ("sanity", lambda p: tables.sanity_table(model, card, plain, device=args.device,
+            ("faithfulness", lambda p: tables.faithfulness_table(model, card, plain, methods, settings,
+                                                                 device=args.device, max_clips=args.max_clips,
+                                                                 unit=args.unit, baseline_kind=args.baseline,
+                                                                 progress=p)),
+            ("sanity", lambda p: tables.sanity_table(model, card, plain, methods, settings, device=args.device,
                                                      max_clips=min(5, args.max_clips), progress=p))]
     for name, job in jobs:
         with tqdm(total=100, desc=name, unit="%", disable=args.quiet) as bar:

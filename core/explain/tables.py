@@ -19,7 +19,7 @@ from core.data.corpora import Manifest
 from core.errors import CorpusError
 from core.explain.analysis import Settings, analyze
 from core.explain.evaluate import Unit, agreement, faithfulness, localisation, randomisation_check
-from core.explain.gradcam import gradcam
+from core.explain import methods as registry
 
 Progress = Callable[[float], None]
 
@@ -97,20 +97,24 @@ def faithfulness_table(model, card, manifest: Manifest, methods: Sequence[str] =
             | {"unit": unit, "baseline": baseline_kind, "clips": len(rows)} for name, modes in aucs.items()}
 
 
-def sanity_table(model, card, manifest: Manifest, device: str = "auto", max_clips: int = 5,
-                 progress: Progress | None = None) -> dict[str, float]:
-    """Grad-CAM rank correlation with the original after randomising every layer, top down (mean over clips)."""
+def sanity_table(model, card, manifest: Manifest, methods: Sequence[str] = ("gradcam",), settings: Settings = Settings(),
+                 device: str = "auto", max_clips: int = 5, progress: Progress | None = None) -> dict[str, dict]:
+    """Each method's rank correlation with its own map after every layer is randomised, top down (mean over clips);
+    methods the model cannot run are left out."""
     rows = manifest.rows[:max_clips]
-    final = []
+    methods = [m for m in methods if registry.unmet_need(m, model) is None]
+    final: dict[str, list[float]] = {m: [] for m in methods}
     for i, row in enumerate(rows):
-        analysis = analyze(load_audio(row.path), model, card, methods=("gradcam",),
-                           settings=Settings(audio=False), device=device)
+        analysis = analyze(load_audio(row.path), model, card, methods=(), settings=replace(settings, audio=False),
+                           device=device)
         subject = analysis.subject(model)
-        steps = randomisation_check(subject, lambda s, t=analysis.target: gradcam(s, t)["gradcam"])
-        final.append(steps[-1].rank_correlation if steps else float("nan"))
-        if progress:
-            progress((i + 1) / len(rows))
-    return {"gradcam_rank_correlation_fully_randomised": float(np.nanmean(final)), "clips": len(rows)}
+        for method in methods:
+            explain = lambda s, m=method, t=analysis.target: registry.explain(m, s, t, settings.of(m))[m]  # noqa: E731
+            steps = randomisation_check(subject, explain)
+            final[method].append(steps[-1].rank_correlation if steps else float("nan"))
+            if progress:
+                progress((i + (methods.index(method) + 1) / len(methods)) / len(rows))
+    return {m: {"rank_correlation_fully_randomised": float(np.nanmean(v)), "clips": len(rows)} for m, v in final.items()}
 
 
 def clip_metrics(model, analysis, *, fraction: float = 0.2, unit: Unit = "cells",
@@ -135,7 +139,7 @@ def markdown(results: dict[str, dict]) -> str:
     """The tables as Markdown: one section per table, one row per method (or one row for sanity)."""
     out = []
     for name, table in results.items():
-        rows = table if all(isinstance(v, dict) for v in table.values()) else {"gradcam": table}
+        rows = table if all(isinstance(v, dict) for v in table.values()) else {"": table}
         columns = sorted({c for row in rows.values() for c in row}, key=lambda c: (c == "clips", c in ("unit", "baseline"), c))
         out += [f"### {name}", "", "| method | " + " | ".join(columns) + " |",
                 "|---|" + "---|" * len(columns)]

@@ -187,3 +187,28 @@ def test_an_attention_model_on_mfccs_adds_its_attention_map(attention_model):
     assert list(found) == ["gradcam", "occlusion", "lime", "attention"]
     assert all(c["layout"]["yaxis"]["title"]["text"] == "MFCC index" for c in found.values())
     assert sum(probabilities_chart(at).values()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_methods_picked_from_the_registry_draw_their_maps_and_settings(demo_model):
+    model, card = demo_model
+    at = pick_demo(start(), demo_clip().name)
+    [picker] = [m for m in at.multiselect if m.label == "Methods"]
+    assert picker.value == ["gradcam", "occlusion", "lime"]  # the registry's defaults for this model
+    assert {"HiResCAM", "Integrated Gradients", "SmoothGrad", "KernelSHAP"} <= set(picker.options)  # titles shown
+    picker.set_value(["gradcam", "integrated-gradients"]).run()
+    [picker] = [m for m in at.multiselect if m.label == "Methods"]
+    assert picker.value == ["gradcam", "integrated-gradients"]
+    assert not at.error and not at.exception
+    found = {c["data"][1]["name"]: c for c in overlays(at)}
+    assert list(found) == ["gradcam", "integrated-gradients"]
+    assert at.number_input(key="w:integrated-gradients_n_steps").value == 32  # its declared default
+    at.number_input(key="w:integrated-gradients_n_steps").set_value(8).run()
+    clip = load_audio(demo_clip().read_bytes(), name=demo_clip().name)
+    reference = analyze(clip, model, card, methods=("integrated-gradients",), device="cpu",
+                        settings=Settings(methods={"integrated-gradients": at.session_state["settings"].of(
+                            "integrated-gradients")}, audio=False))
+    assert reference.maps["integrated-gradients"].settings["n_steps"] == 8
+    [drawn] = [c for c in overlays(at) if c["data"][1]["name"] == "integrated-gradients"]
+    window, _ = reference.on_clip(reference.frame_times)
+    np.testing.assert_allclose(arr(drawn["data"][1]["z"]),
+                               normalise(reference.maps["integrated-gradients"].values)[:, window], atol=1e-5)

@@ -15,7 +15,7 @@ import streamlit as st
 
 from core.explain import evaluate
 from core.explain.baselines import BASELINES
-from core.explain.gradcam import gradcam
+from core.explain import methods as registry
 from core.explain.subject import Subject
 from workbench import analyses, checkpoints, state
 from workbench.components import compare_figures, guards
@@ -94,23 +94,25 @@ def compare_view(sha: str, path: str) -> None:
                      hide_index=True, width="stretch")
 
     st.subheader("Randomisation sanity check")
-    if "gradcam" not in maps:
-        st.info(f"Model '{loaded.name}' has no Grad-CAM layer; the check re-runs Grad-CAM.", icon=":material/info:")
-    else:
-        st.caption("Layers are re-initialised from the output down (Adebayo et al., 2018). A map that explains the "
-                   "model should change: its rank correlation with the original should fall towards 0.")
-        target, chosen = merged.target, settings.of("gradcam")
+    st.caption("Layers are re-initialised from the output down (Adebayo et al., 2018). A map that explains the "
+               "model should change: its rank correlation with the original should fall towards 0.")
+    checked = st.selectbox("Method to check", list(maps), format_func=analyses.TITLES.get, key="sanity_method",
+                           help="The check re-runs the method once per layer: gradient and CAM methods take "
+                                "seconds, perturbation methods (occlusion, LIME, KernelSHAP) minutes.")
+    if checked is not None:
+        target, chosen = merged.target, settings.of(checked)
         job = state.runner().submit(
-            _key("sanity", jobs, "gradcam"),
-            lambda progress: evaluate.randomisation_check(_subject(merged, loaded),
-                                                          lambda s: gradcam(s, target, chosen)["gradcam"]),
-            label="Randomisation check",
+            _key("sanity", jobs, checked),
+            lambda progress: evaluate.randomisation_check(
+                _subject(merged, loaded), lambda s: registry.explain(checked, s, target, chosen)[checked]),
+            label=f"Randomisation check of {analyses.TITLES[checked]}",
         )
         steps_done, error = wait_one(job, "Randomisation check")
         if error is not None:
             st.error(error, icon=":material/error:")
         else:
-            st.plotly_chart(compare_figures.sanity(steps_done, "Grad-CAM"), width="stretch", key="sanity")
+            st.plotly_chart(compare_figures.sanity(steps_done, analyses.TITLES[checked]), width="stretch",
+                            key="sanity")
 
     branch_maps = sorted(n for n in merged.maps if n.startswith("gradcam-"))
     if len(branch_maps) >= 2:
