@@ -8,9 +8,11 @@ that method:
 - every other registered method (``core.explain.methods``) the model supports: that map and its keep/remove versions;
 - ``griffin-lim``: the Grad-CAM keep-only spectrogram inverted without phase (slow: last).
 
-Each part's settings keep only the fields that affect it (the rest at core defaults), so its
-``core.explain.cache_key`` changes only when it must. ``merge`` joins finished parts into
-one ``Analysis`` for pages and export; it copies dicts and computes nothing.
+Each part is two steps with their own keys: its map (``core.explain.analyze`` without audio, keyed by the clip,
+the model, the method, that method's settings and the target) and its audio versions derived from that map
+(``core.explain.add_audio``, keyed by the map and the listening settings: focus, keep share, Griffin-Lim). So the
+Listen page's sliders re-derive audio from the cached map and never recompute an attribution. ``merge`` joins
+finished parts into one ``Analysis`` for pages and export; it copies dicts and computes nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import replace
 from typing import Sequence
 
 from core.audio import Clip
-from core.explain import Analysis, FocusSettings, Settings, analyze, cache_key
+from core.explain import Analysis, FocusSettings, Settings, add_audio, analyze, cache_key
 from core.explain import methods as registry
 from workbench import state
 from workbench.checkpoints import Loaded
@@ -56,15 +58,31 @@ def key(clip: Clip, loaded: Loaded, part: str, settings: Settings) -> str:
     return cache_key(clip.sha256, loaded.hash, part_methods(part), part_settings(part, settings)) + f":{part}"
 
 
+def map_settings(part: str, settings: Settings) -> Settings:
+    """What a part's map depends on: its method's settings and the target (no audio)."""
+    return Settings(target=settings.target, methods={m: settings.of(m) for m in part_methods(part)},
+                    griffin_lim_iters=0, audio=False)
+
+
+def map_key(clip: Clip, loaded: Loaded, part: str, settings: Settings) -> str:
+    methods = part_methods(part)
+    return cache_key(clip.sha256, loaded.hash, methods, map_settings(part, settings)) + f":map:{methods[0]}"
+
+
 def submit(clip: Clip, loaded: Loaded, part: str, settings: Settings) -> Job:
     """Start (or find) the job for one part; its value is an ``Analysis``."""
-    methods, s = part_methods(part), part_settings(part, settings)
+    methods, s, runner = part_methods(part), part_settings(part, settings), state.runner()
 
     def compute(progress):
-        return analyze(clip, loaded.replica(), loaded.card, methods=methods, settings=s, device="auto",
-                       progress=lambda step, fraction: progress(fraction, TITLES.get(step, step)))
+        model = loaded.replica()
+        mapped = runner.memo(map_key(clip, loaded, part, settings), lambda: analyze(
+            clip, model, loaded.card, methods=methods, settings=map_settings(part, settings), device="auto",
+            progress=lambda step, fraction: progress(0.95 * fraction, TITLES.get(step, step))),
+            label=f"{TITLES[methods[0]]} map of {clip.name}")
+        progress(0.95, "audio versions")
+        return add_audio(mapped, clip, model, loaded.card, s)
 
-    return state.runner().submit(key(clip, loaded, part, settings), compute, label=f"{TITLES[part]} of {clip.name}")
+    return runner.submit(key(clip, loaded, part, settings), compute, label=f"{TITLES[part]} of {clip.name}")
 
 
 def fit_to_model(settings: Settings, loaded: Loaded) -> Settings:

@@ -68,6 +68,23 @@ class JobRunner:
         self._pool.submit(self._run, job, compute)
         return job
 
+    def memo(self, key: str, compute: Callable[[], Any], label: str = "") -> Any:
+        """``compute()``'s value for ``key``, computed at most once and kept in the same LRU: in the calling thread
+        when nobody has it, else the finished (or running) value. For steps shared by several jobs (a map that
+        several audio settings derive from); a job may call it from its worker without ever waiting on a queued job.
+        """
+        with self._lock:
+            job = self._jobs.get(key)
+            mine = job is None
+            if mine:
+                job = self._jobs[key] = Job(key, label or key[:12])
+                self._evict()
+            else:
+                self._jobs.move_to_end(key)
+        if mine:
+            self._run(job, lambda report: compute())
+        return job.result()
+
     def peek(self, key: str) -> Job | None:
         """The job for ``key`` if one was submitted and is still remembered."""
         with self._lock:

@@ -4,7 +4,8 @@
 workbench and the CLI make; ``core.explain.methods`` is the method registry it reads.
 """
 
-from core.explain.analysis import DEFAULT_METHODS, METHODS, Analysis, AudioVersion, Settings, analyze, cache_key
+from core.explain.analysis import (DEFAULT_METHODS, METHODS, Analysis, AudioVersion, Settings, add_audio, analyze,
+                                   cache_key)
 from core.explain.attention import AttentionSettings
 from core.explain.gradcam import GradCamSettings
 from core.explain.lime import LimeSettings
@@ -13,7 +14,7 @@ from core.explain.occlusion import OcclusionSettings
 from core.explain.sonify import FocusSettings
 
 __all__ = [
-    "analyze", "Analysis", "AudioVersion", "Settings", "cache_key", "METHODS", "DEFAULT_METHODS",
+    "analyze", "add_audio", "Analysis", "AudioVersion", "Settings", "cache_key", "METHODS", "DEFAULT_METHODS",
     "AttributionMap", "Grid", "normalise", "shared_scale", "GradCamSettings", "LimeSettings", "OcclusionSettings",
     "AttentionSettings", "FocusSettings",
 ]

@@ -236,6 +236,24 @@ def analyze(clip: Clip, model, card: Card | Mapping[str, Any], methods: Sequence
     )
 
 
+def add_audio(analysis: Analysis, clip: Clip, model, card: Card | Mapping[str, Any], settings: Settings,
+              device: str = "auto") -> Analysis:
+    """``analysis`` (maps computed, e.g. with ``Settings(audio=False)``) with its audio versions built from its maps
+    under ``settings`` (focus, keep share, Griffin-Lim): a cheap second step that re-runs no attribution, only one
+    batched forward that re-scores the versions. So a change of the listening settings never recomputes a map."""
+    if clip.sha256 != analysis.clip_sha256:
+        raise ConfigError(f"add_audio: the clip ({clip.sha256[:12]}) is not the analysed one ({analysis.clip_sha256[:12]}).")
+    labels, cfg, seconds, _, padding = card_fields(card)
+    wave, _, _ = model_input(clip, cfg, seconds, devices.for_model(model, device), padding)
+    subject = analysis.subject(model)
+    started = time.perf_counter()
+    audio, gate, curve = _audio_versions(subject, wave, analysis.maps, settings)
+    timings = {**analysis.timings, "audio": time.perf_counter() - started}
+    kept = replace(analysis.settings, focus=settings.focus, keep_fraction=settings.keep_fraction,
+                   griffin_lim_iters=settings.griffin_lim_iters, audio=True)
+    return replace(analysis, audio=audio, focus_gate=gate, focus_curve=curve, timings=timings, settings=kept)
+
+
 class CardFields(NamedTuple):
     """What an analysis needs from a model card."""
 

@@ -65,3 +65,25 @@ def test_finished_results_are_evicted_oldest_first_but_running_jobs_stay():
     assert len(runner) == 3
     assert [runner.peek(k) is not None for k in ("running", "done-0", "done-3", "done-4", "one-more")] == [
         False, False, True, True, True]
+
+
+def test_a_step_shared_by_jobs_is_computed_once_without_waiting_on_a_queued_job():
+    runner = JobRunner(workers=1)  # one worker: a job that queued its shared step behind itself would never finish
+    calls, started = [], threading.Event()
+
+    def shared():
+        calls.append(1)
+        started.set()
+        time.sleep(0.2)
+        return "map"
+
+    jobs = [runner.submit(f"audio-{i}", lambda progress: runner.memo("map", shared) + "+audio") for i in range(3)]
+    outside = []
+    thread = threading.Thread(target=lambda: (started.wait(5), outside.append(runner.memo("map", shared))))
+    thread.start()
+    assert [j.future.result(timeout=5) for j in jobs] == ["map+audio"] * 3
+    thread.join(5)
+    assert outside == ["map"] and len(calls) == 1
+    with pytest.raises(AudioError):
+        runner.memo("bad", lambda: (_ for _ in ()).throw(AudioError("unreadable")))
+    assert runner.peek("bad") is not None  # a user-caused error is kept: the same inputs give the same message

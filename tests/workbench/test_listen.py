@@ -77,3 +77,31 @@ def test_switching_to_the_shipped_cnn_atn_rescores_every_version_with_it():
                         device="cpu")
     np.testing.assert_allclose(table[names.index("original")], reference.audio["original"].probabilities, atol=1e-5)
     assert not np.allclose(table[names.index("original")], earlier[earlier_names.index("original")])  # not cnn-eca's
+
+
+def test_the_listening_sliders_recompute_no_map(demo_model):
+    """Maps are cached apart from their audio: moving the keep share re-derives every part's audio from its cached
+    map, one re-scoring forward per part, where recomputing LIME alone would take dozens of forward batches."""
+    import torch
+
+    from core.models.registry import SerModel
+
+    at = with_demo_clip("listen")
+    forwards = []
+    hook = torch.nn.modules.module.register_module_forward_pre_hook(
+        lambda module, args: forwards.append(args[0].shape[0]) if isinstance(module, SerModel) else None)
+    try:
+        at.slider(key="w:keep_fraction").set_value(0.5).run()
+        assert not at.exception and not at.error
+        rescored = len(forwards)
+        forwards.clear()
+        at.slider(key="w:smooth_ms").set_value(40).run()  # the focus clip only: Grad-CAM's part
+        smoothed = len(forwards)
+    finally:
+        hook.remove()
+    from core.explain import methods as registry
+
+    parts = len(registry.defaults_for(demo_model[0])) + 1  # each default method, and Griffin-Lim
+    assert rescored == parts and smoothed == 1, (rescored, smoothed)
+    names, table = _versions(at)
+    assert "lime-keep" in names and np.allclose(table.sum(axis=1), 1.0, atol=1e-5)

@@ -1,6 +1,7 @@
 """analyze(): one call, every method, audio versions re-scored, thread safety, hooks released, cache keys."""
 
 import threading
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ import torch
 from core.audio import load_audio, to_wav_bytes
 from core.checkpoint import Card
 from core.errors import ConfigError
-from core.explain import LimeSettings, OcclusionSettings, Settings, analyze, cache_key
+from core.explain import LimeSettings, OcclusionSettings, Settings, add_audio, analyze, cache_key
 from core.explain.eca import eca_gates, eca_profiles
 from core.features import PRESETS
 from core.models import build, demo_config
@@ -141,3 +142,27 @@ def test_cache_key_depends_on_clip_model_methods_and_settings():
                 cache_key("clip", "model2", ["gradcam"], Settings()),
                 cache_key("clip", "model", ["gradcam", "lime"], Settings()),
                 cache_key("clip", "model", ["gradcam"], Settings(methods={"lime": LimeSettings(seed=1)}))}) == 5
+
+
+def test_audio_added_to_a_cached_map_equals_the_one_call_analysis(clip):
+    model, card = small("cnn-eca")
+    settings = Settings(methods={"lime": LimeSettings(num_samples=64)}, keep_fraction=0.3)
+    whole = analyze(clip, model, card, methods=("gradcam", "lime"), settings=settings, device="cpu")
+    forwards = []
+    mapped = analyze(clip, model, card, methods=("gradcam", "lime"), settings=replace(settings, audio=False),
+                     device="cpu")
+    assert not mapped.audio
+    handle = model.register_forward_pre_hook(lambda module, args: forwards.append(args[0].shape[0]))
+    try:
+        derived = add_audio(mapped, clip, model, card, settings, device="cpu")
+    finally:
+        handle.remove()
+    assert len(forwards) == 1 and forwards[0] == len(derived.audio)  # one batch re-scores the versions, no map
+    assert set(derived.audio) == set(whole.audio)
+    for name, version in whole.audio.items():
+        torch.testing.assert_close(derived.audio[name].wave, version.wave)
+        np.testing.assert_allclose(derived.audio[name].probabilities, version.probabilities, atol=1e-6)
+    np.testing.assert_array_equal(derived.focus_gate, whole.focus_gate)
+    other = load_audio(to_wav_bytes(torch.zeros(16_000) + 0.1 * torch.randn(16_000), 16_000))
+    with pytest.raises(ConfigError, match="not the analysed one"):
+        add_audio(mapped, other, model, card, settings, device="cpu")
