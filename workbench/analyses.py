@@ -74,7 +74,7 @@ def submit(clip: Clip, loaded: Loaded, part: str, settings: Settings) -> Job:
     methods, s, runner = part_methods(part), part_settings(part, settings), state.runner()
 
     def compute(progress):
-        model = loaded.replica()
+        model = loaded.model  # shared: core.explain holds its model_lock around every use
         mapped = runner.memo(map_key(clip, loaded, part, settings), lambda: analyze(
             clip, model, loaded.card, methods=methods, settings=map_settings(part, settings), device="auto",
             progress=lambda step, fraction: progress(0.95 * fraction, TITLES.get(step, step))),

@@ -11,11 +11,8 @@ speech (from its card's corpus, ``core.data.provenance``).
 
 from __future__ import annotations
 
-import copy
 import functools
 import os
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +23,6 @@ from core import checkpoint, models
 from core.checkpoint import Card
 from core.errors import SerwbError
 from core.explain import methods as registry
-from core.explain.subject import model_lock
 from core.models import ModelSpec
 from workbench import domain
 
@@ -38,20 +34,14 @@ CARD = checkpoint.CARD
 PREFERRED = ("polish-cnn-eca", "polish-cnn-atn", "cnn-eca")
 
 
-_THREAD = threading.local()
-#: Models a worker thread keeps its own copy of (see ``Loaded.replica``).
-REPLICAS_PER_THREAD = 4
-
-
 @dataclass(frozen=True, eq=False)
 class Loaded:
-    """A checkpoint loaded once per server.
+    """A checkpoint loaded once per server, its ``model`` shared by every session and job thread.
 
-    Computations run on a *replica*: each job thread's own copy of the model. Hook-based
-    explainers (Grad-CAM, ECA gates) register hooks on the model's modules, and a hook fires
-    for every thread's forward pass, so a perturbation method's plain forward in another
-    thread would feed a Grad-CAM hook mid-call. Separate copies keep the threads apart; the
-    shared ``model`` is used directly only under core's ``model_lock``.
+    Thread safety has one mechanism, core's ``model_lock`` (``core.explain.subject``): every forward, hook and copy
+    in ``core.explain`` holds the model's lock, because a hook registered by one thread (Grad-CAM's, the ECA
+    gates') fires on any thread's forward. torch spreads one forward over every core, so serialising calls per
+    model costs little.
     """
 
     path: str
@@ -70,19 +60,6 @@ class Loaded:
     @property
     def labels(self) -> tuple[str, ...]:
         return self.card.labels
-
-    def replica(self) -> torch.nn.Module:
-        """This thread's own copy of the model (made once per thread; a few kept per thread)."""
-        replicas: OrderedDict = getattr(_THREAD, "replicas", None) or OrderedDict()
-        _THREAD.replicas = replicas
-        model = replicas.get(self.hash)
-        if model is None:
-            with model_lock(self.model):  # no hook is registered while we copy
-                model = replicas[self.hash] = copy.deepcopy(self.model).eval()
-            while len(replicas) > REPLICAS_PER_THREAD:
-                replicas.popitem(last=False)
-        replicas.move_to_end(self.hash)
-        return model
 
     @property
     def methods(self) -> tuple[str, ...]:

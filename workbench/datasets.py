@@ -126,7 +126,7 @@ def submit(loaded: Loaded, manifest: Manifest, *, methods: Sequence[str] = ("gra
     key = f"dataset:{loaded.hash}:{dataset_key(manifest, loaded.card, methods, max_clips)}"
 
     def compute(progress):
-        return analyze_dataset(loaded.replica(), loaded.card, manifest, methods=methods, max_clips=max_clips,
+        return analyze_dataset(loaded.model, loaded.card, manifest, methods=methods, max_clips=max_clips,
                                device="auto", progress=progress)
 
     return state.runner().submit(key, compute, label=f"Dataset analysis of {manifest.root.name}")

@@ -27,8 +27,8 @@ st.caption(f"**{clip.name}** with model **{loaded.name}**, using the method sett
 
 
 def _subject(analysis, loaded) -> Subject:
-    """The analysed input on this job thread's own copy of the model (see ``Loaded.replica``)."""
-    return analysis.subject(loaded.replica())
+    """The analysed input on the shared model (``core.explain.subject.model_lock`` guards every use of it)."""
+    return analysis.subject(loaded.model)
 
 
 def _key(kind: str, jobs: dict, *params) -> str:

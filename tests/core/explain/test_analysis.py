@@ -85,27 +85,49 @@ def test_fusion_gives_branch_maps_on_one_timeline(clip):
     assert a.maps["gradcam-vggish"].values.shape == a.maps["gradcam-yamnet"].values.shape == a.spectrogram.shape
 
 
-def test_two_threads_sharing_a_model_get_what_one_after_the_other_gets(clip):
+def test_two_threads_doing_different_work_on_one_model_get_what_each_gets_alone(clip):
+    """``model_lock``, the one thread-safety mechanism, made to matter: thread A's Grad-CAM is held just after the
+    hooked layer, so thread B's forward of another clip would run through A's hook; with the lock B waits instead."""
     model, card = small("cnn-eca")
-    settings = Settings(methods={"lime": LimeSettings(num_samples=64)}, griffin_lim_iters=0)
-    sequential = [analyze(clip, model, card, settings=settings, device="cpu") for _ in range(2)]
-    results, errors = [None, None], []
+    other = load_audio(to_wav_bytes(0.2 * torch.randn(16_000 * 2, generator=torch.Generator().manual_seed(1)), 16_000))
+    quick = Settings(methods={"lime": LimeSettings(num_samples=24, batch_size=1)}, audio=False)
+    work = {"a": (clip, ("gradcam", "hirescam"), 0), "b": (other, ("lime", "gradcampp"), 2)}
+    alone = {k: analyze(c, model, card, methods=m, settings=replace(quick, target=t), device="cpu")
+             for k, (c, m, t) in work.items()}
+    a_paused, b_done, results, errors = threading.Event(), threading.Event(), {}, []
 
-    def work(i):
+    def hold_thread_a(module, args):  # runs after blocks.5, the Grad-CAM layer, while captum's hook is on it
+        if threading.current_thread().name == "a" and torch.is_grad_enabled() and not a_paused.is_set():
+            a_paused.set()
+            b_done.wait(timeout=1.0)  # under the lock B cannot start until A is done, so this times out
+
+    def run(name):
+        c, methods, target = work[name]
         try:
-            results[i] = analyze(clip, model, card, settings=settings, device="cpu")
-        except Exception as e:  # pragma: no cover - reported below
-            errors.append(e)
+            if name == "b":
+                a_paused.wait(timeout=10)
+            results[name] = analyze(c, model, card, methods=methods, settings=replace(quick, target=target),
+                                    device="cpu")
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(f"{name}: {e!r}")
+        finally:
+            if name == "b":
+                b_done.set()
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
-    for got in results:
-        for name in ("gradcam", "occlusion", "lime"):
-            np.testing.assert_allclose(got.maps[name].values, sequential[0].maps[name].values, rtol=1e-5, atol=1e-6)
+    handle = model.head.register_forward_pre_hook(hold_thread_a)
+    try:
+        threads = [threading.Thread(target=run, args=(name,), name=name) for name in work]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        handle.remove()
+    assert a_paused.is_set() and not errors, errors
+    for name, expected in alone.items():
+        for method, m in expected.maps.items():
+            np.testing.assert_allclose(results[name].maps[method].values, m.values, rtol=1e-5, atol=1e-6,
+                                       err_msg=f"thread {name}, {method}")
     assert no_hooks(model)
 
 
