@@ -257,7 +257,9 @@ def state_tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
 
 
-def _card_for(model: torch.nn.Module, card: Card | Mapping | None) -> Card:
+def card_for(model: torch.nn.Module, card: Card | Mapping | None) -> Card:
+    """The card ``save`` would write for ``model``: ``card``'s fields with the model's name, config, classes,
+    version and time filled in and checked (one label per output, a known feature preset); no weights hash yet."""
     for attr in ("model_name", "config", "num_classes"):
         if not hasattr(model, attr):
             raise CheckpointError(
@@ -301,7 +303,7 @@ def _card_for(model: torch.nn.Module, card: Card | Mapping | None) -> Card:
 
 def write_files(model: torch.nn.Module, card: Card | Mapping | None, folder: str | os.PathLike) -> Card:
     """Write ``model.safetensors`` and ``card.json`` into an existing ``folder`` (not atomic: see ``save``)."""
-    card = _card_for(model, card)
+    card = card_for(model, card)
     try:
         json.dumps(_thaw(card.model_config))
     except TypeError as e:

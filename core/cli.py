@@ -48,16 +48,10 @@ def _has_split(manifest) -> bool:
 
 
 def _train(args: argparse.Namespace) -> None:
-    """Train one model: held-out metrics (split column or a speaker holdout) and/or k-fold CV, then the final model."""
-    import dataclasses
-    import json
-
-    from core import checkpoint, models
+    """``serwb train``: the arguments as a ``TrainConfig``, then ``core.training.train`` (the protocol)."""
+    from core import models
     from core.data.corpora import load_manifest
-    from core.data.splits import holdout
-    from core.errors import CorpusError
-    from core.training import TrainConfig, cross_validate, distributed, evaluate, fit
-    from core.training.cv import final_epochs, validation_split
+    from core.training import TrainConfig, distributed, train
 
     if args.folds < 1:
         raise ConfigError(f"--folds {args.folds}: use 1 (one train/test split) or k >= 2 for k-fold cross-validation.")
@@ -85,73 +79,9 @@ def _train(args: argparse.Namespace) -> None:
         freq_mask=args.freq_mask, time_mask=args.time_mask, masks=args.masks,
         pretrained=tuple(pretrained), patience=args.patience,
     )
-    out = Path(args.out)
-    manifest = load_manifest(Path(args.corpus))
-    if _has_split(manifest):
-        train, test = manifest.filter(split="train"), manifest.filter(split="test")
-        if not len(train):
-            raise CorpusError(f"The corpus at {args.corpus} has a split column but no 'train' rows; fix the column.")
-        protocol = "split column: train on split == train, report split == test"
-    elif args.folds == 1:
-        train_idx, test_idx = holdout(manifest, seed=args.seed)
-        train, test = manifest.take(train_idx), manifest.take(test_idx)
-        protocol = "speaker holdout (about 20% of the speakers held out)"
-    else:
-        train, test = manifest, None
-        protocol = None  # named by the folds themselves (cv.protocol_name), e.g. leave-one-speaker-out
-    labels = train.labels()
-    ctx = distributed.context(cfg.device)
-    progress = not args.quiet
-    report: dict = {"protocol": protocol}
     try:
-        if args.folds > 1:
-            cv = cross_validate(train, cfg, args.folds, args.grouped, out_dir=out / "cv", labels=labels,
-                                resume=args.resume, progress=progress)
-            report["cv"] = cv
-            report["protocol"] = report["protocol"] or f"{cv['protocol']}; final model trained on every clip"
-            if args.baseline == "egemaps" and ctx.is_main:
-                from core.baseline import evaluate_baseline
-
-                base = evaluate_baseline(train, args.folds, args.grouped, args.seed, progress=progress)
-                report["baseline"] = base
-                print(f"eGeMAPS + SVM baseline on the same folds: UA {base['mean']['UA']:.3f} +- {base['std']['UA']:.3f}"
-                      f" (model: {cv['mean']['UA']:.3f} +- {cv['std']['UA']:.3f}; chance {1 / len(labels):.3f})")
-            if ctx.is_main:
-                print(f"{args.folds}-fold CV{' (speaker-independent)' if args.grouped else ''}: "
-                      + ", ".join(f"{k} {cv['mean'][k]:.3f} +- {cv['std'][k]:.3f}" for k in ("UA", "WA", "ACC")))
-        final_cfg, val = cfg, None
-        if cfg.patience and args.folds > 1:  # every clip trains: as many epochs as the folds' early stopping chose
-            final_cfg = dataclasses.replace(cfg, epochs=final_epochs(report["cv"]), patience=0)
-            report["final_epochs"] = {"epochs": final_cfg.epochs, "from": "median best epoch of the folds' early "
-                                      "stopping, each on a held-out training speaker"}
-            if ctx.is_main:
-                print(f"final model: {final_cfg.epochs} epochs (median best epoch of the folds)")
-        elif cfg.patience:
-            train, val = validation_split(train)
-        result = fit(train, final_cfg, out, labels=labels, resume=args.resume, progress=progress, val_manifest=val)
-        for loaded in (result.card.training or {}).get("pretrained_weights") or []:
-            if ctx.is_main:
-                print(f"pretrained {loaded['branch']} weights from {loaded['path']}: {loaded['loaded']} tensors "
-                      f"loaded into {loaded['into']}, {loaded['ignored']} ignored (not in the model)")
-        gds = result.card.extra.get("gds")
-        if gds:
-            report["gds"] = gds
-            if ctx.is_main:
-                print(f"Gaussian data selection (threshold {gds['threshold']}): kept {gds['kept']} of "
-                      f"{gds['segments']} training segments, dropped {gds['dropped']}")
-        if test is not None and len(test):
-            held = evaluate(result.model, test, card=result.card, device=next(result.model.parameters()).device,
-                            workers=cfg.workers)
-            report["held_out"] = held
-            if ctx.is_main:
-                print(f"held-out ({len(test)} clips): UA {held['UA']:.3f}, WA {held['WA']:.3f}, ACC {held['ACC']:.3f}")
-        if ctx.is_main:
-            card = dict(result.card.metrics) | report
-            checkpoint.save(result.model, {"labels": result.card.labels, "features": result.card.features,
-                                           "training": result.card.training, "metrics": card,
-                                           "data": result.card.data, "extra": result.card.extra}, result.path)
-            (out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-            print(f"wrote {result.path}")
+        train(load_manifest(Path(args.corpus)), cfg, Path(args.out), folds=args.folds, grouped=args.grouped,
+              baseline=args.baseline, resume=args.resume, progress=not args.quiet, log=print)
     finally:
         distributed.shutdown()
 

@@ -541,56 +541,16 @@ def fit(train_manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, *, labe
         "extra": {"gds": selection} if selection else {},
     }
 
+    step = _EpochStep(train_model, batcher, items, item_targets, weight, optimizer, scheduler, scaler, autocast, cfg,
+                      ctx, len(labels))
     bar = tqdm(range(start_epoch, cfg.epochs), desc=f"train {cfg.model}", unit="epoch", disable=not show,
                initial=start_epoch, total=cfg.epochs)
     for epoch in bar:
         if best is not None and cfg.patience and epoch - best["epoch"] >= cfg.patience:
             break  # also on resume: a stopped run stays stopped
-        train_model.train()
-        torch.manual_seed(_epoch_seed(cfg.seed, epoch, ctx.rank))
-        order = torch.randperm(len(items), generator=torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch)))
-        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-        weight_sum = torch.zeros((), dtype=torch.float64, device=device)
-        confusion = torch.zeros(len(labels), len(labels), dtype=torch.long, device=device)
-        lr = float(optimizer.param_groups[0]["lr"])
-        for start in range(0, len(order), cfg.batch_size):
-            chosen = order[start:start + cfg.batch_size]
-            y_global = item_targets[chosen].to(device)
-            denom = weight[y_global].sum() if weight is not None else torch.tensor(float(len(chosen)), device=device)
-            local = distributed.shard(chosen, ctx)
-            real = torch.ones(len(local), device=device)
-            if len(local) == 0:  # a short last global batch: this rank runs one item with zero weight
-                local, real = chosen[:1], torch.zeros(1, device=device)
-            x = batcher(items[local])
-            y = item_targets[local].to(device)
-            with autocast():
-                logits = train_model(x)
-            per_item = focal_loss(logits.float(), y, weight, cfg.focal_gamma, reduction="none") * real
-            loss = per_item.sum() / denom * ctx.world_size
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                loss.backward()
-                optimizer.step()
-            with torch.no_grad():
-                loss_sum += per_item.detach().double().sum()
-                weight_sum += ((weight[y] if weight is not None else torch.ones_like(real)) * real).double().sum()
-                pred = logits.detach().argmax(dim=1)
-                confusion += torch.bincount((y * len(labels) + pred)[real > 0], minlength=len(labels) ** 2).view_as(confusion)
-        scheduler.step()
-        if ctx.distributed:
-            for t in (loss_sum, weight_sum, confusion):
-                torch.distributed.all_reduce(t)
-        recall = confusion.diag().double() / confusion.sum(1).clamp_min(1)
-        present = confusion.sum(1) > 0
-        record = {"epoch": epoch + 1, "loss": float(loss_sum / weight_sum), "train_UA": float(recall[present].mean()),
-                  "train_WA": float(confusion.diag().sum() / confusion.sum()), "lr": lr}
+        record = _train_epoch(step, epoch)
         if val is not None:
-            logits = predict(model, val.waves, test_feat, device=device, batch_size=cfg.batch_size)
-            summary = metrics.summary(val.targets, logits.argmax(1), labels)
+            summary = _validate(model, val, test_feat, labels, cfg.batch_size)
             record |= {"val_UA": summary["UA"], "val_WA": summary["WA"], "val_ACC": summary["ACC"]}
             if cfg.patience and (best is None or summary["UA"] > best["UA"]):
                 best = {"epoch": epoch + 1, "UA": summary["UA"],
@@ -627,15 +587,89 @@ def fit(train_manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, *, labe
             "epochs_run": len(history), "val_speakers": val_manifest.speakers(), "val_clips": len(val_manifest)}
     model.eval()
     if val is not None:
-        logits = predict(model, val.waves, test_feat, device=device, batch_size=cfg.batch_size)
-        final_metrics["validation"] = metrics.summary(val.targets, logits.argmax(1), labels)
+        final_metrics["validation"] = _validate(model, val, test_feat, labels, cfg.batch_size)
     path = out_dir / FINAL
-    card = checkpoint._card_for(model, base_card | {"metrics": final_metrics})
+    card = checkpoint.card_for(model, base_card | {"metrics": final_metrics})
     if ctx.is_main:
         card = checkpoint.save(model, card, path)
     distributed.barrier(ctx)
     return TrainResult(model=model, card=card, labels=labels, history=history, path=path, n_items=len(items),
                        selection=selection)
+
+
+@dataclass
+class _EpochStep:
+    """What one training epoch needs (built once by ``fit``)."""
+
+    model: torch.nn.Module  # the model as trained (DDP-wrapped under torchrun)
+    batcher: "_Batcher"
+    items: torch.Tensor  # (n, 3): clip, version, patch
+    item_targets: torch.Tensor
+    weight: torch.Tensor | None  # class weights of the focal loss
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: Any
+    autocast: Any
+    cfg: TrainConfig
+    ctx: Any  # distributed.context
+    n_labels: int
+
+
+def _train_epoch(step: _EpochStep, epoch: int) -> dict:
+    """One pass over the items in this epoch's seeded order: the optimiser steps and the epoch's training record
+    (weighted focal loss, train UA/WA over every rank, learning rate)."""
+    cfg, ctx, device, n = step.cfg, step.ctx, step.ctx.device, step.n_labels
+    step.model.train()
+    torch.manual_seed(_epoch_seed(cfg.seed, epoch, ctx.rank))
+    order = torch.randperm(len(step.items), generator=torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch)))
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    weight_sum = torch.zeros((), dtype=torch.float64, device=device)
+    confusion = torch.zeros(n, n, dtype=torch.long, device=device)
+    weight = step.weight
+    lr = float(step.optimizer.param_groups[0]["lr"])
+    for start in range(0, len(order), cfg.batch_size):
+        chosen = order[start:start + cfg.batch_size]
+        y_global = step.item_targets[chosen].to(device)
+        denom = weight[y_global].sum() if weight is not None else torch.tensor(float(len(chosen)), device=device)
+        local = distributed.shard(chosen, ctx)
+        real = torch.ones(len(local), device=device)
+        if len(local) == 0:  # a short last global batch: this rank runs one item with zero weight
+            local, real = chosen[:1], torch.zeros(1, device=device)
+        x = step.batcher(step.items[local])
+        y = step.item_targets[local].to(device)
+        with step.autocast():
+            logits = step.model(x)
+        per_item = focal_loss(logits.float(), y, weight, cfg.focal_gamma, reduction="none") * real
+        loss = per_item.sum() / denom * ctx.world_size
+        step.optimizer.zero_grad(set_to_none=True)
+        if step.scaler is not None:
+            step.scaler.scale(loss).backward()
+            step.scaler.step(step.optimizer)
+            step.scaler.update()
+        else:
+            loss.backward()
+            step.optimizer.step()
+        with torch.no_grad():
+            loss_sum += per_item.detach().double().sum()
+            weight_sum += ((weight[y] if weight is not None else torch.ones_like(real)) * real).double().sum()
+            pred = logits.detach().argmax(dim=1)
+            confusion += torch.bincount((y * n + pred)[real > 0], minlength=n**2).view_as(confusion)
+    step.scheduler.step()
+    if ctx.distributed:
+        for t in (loss_sum, weight_sum, confusion):
+            torch.distributed.all_reduce(t)
+    recall = confusion.diag().double() / confusion.sum(1).clamp_min(1)
+    present = confusion.sum(1) > 0
+    return {"epoch": epoch + 1, "loss": float(loss_sum / weight_sum), "train_UA": float(recall[present].mean()),
+            "train_WA": float(confusion.diag().sum() / confusion.sum()), "lr": lr}
+
+
+def _validate(model: torch.nn.Module, val: Decoded, features: FeatureConfig, labels: Sequence[str],
+              batch_size: int) -> dict:
+    """Metrics of ``model`` on the decoded validation clips (whole clips, as at test time)."""
+    device = next(model.parameters()).device
+    logits = predict(model, val.waves, features, device=device, batch_size=batch_size)
+    return metrics.summary(val.targets, logits.argmax(1), labels)
 
 
 def _broadcast_best_epoch(best: dict | None, device: torch.device) -> dict:
