@@ -282,6 +282,11 @@ def extract(wave: torch.Tensor, cfg: FeatureConfig) -> torch.Tensor:
     return mfcc(wave, cfg) if cfg.kind == "mfcc" else log_mel(wave, cfg)
 
 
+def n_patches(n_frames: int, frames: int, hop: int) -> int:
+    """How many patches ``patches`` cuts from ``n_frames`` frames: one, plus one per started hop after it."""
+    return 1 + max(0, math.ceil((n_frames - frames) / hop))
+
+
 def patches(spec: torch.Tensor, frames: int, hop: int) -> torch.Tensor:
     """Cut ``(..., bands, T)`` into ``(..., n_patches, bands, frames)`` every ``hop`` frames (S3).
 
@@ -291,7 +296,7 @@ def patches(spec: torch.Tensor, frames: int, hop: int) -> torch.Tensor:
     if frames <= 0 or hop <= 0:
         raise ConfigError("Patch length and hop must be positive numbers of frames.")
     length = spec.shape[-1]
-    n = 1 + max(0, math.ceil((length - frames) / hop))
+    n = n_patches(length, frames, hop)
     needed = (n - 1) * hop + frames
     if needed > length:
         floor = spec.amin(dim=(-2, -1), keepdim=True).expand(*spec.shape[:-1], needed - length)

@@ -30,7 +30,7 @@ from core.audio import to_wav_bytes  # noqa: E402
 from core.checkpoint import Card  # noqa: E402
 from core.explain.analysis import Analysis  # noqa: E402
 from core.explain.colours import OKABE_ITO  # noqa: E402
-from core.explain.report import clip_xaxis, npz_arrays, overlay_figure, summary  # noqa: E402
+from core.explain.report import clip_xaxis, jsonable, npz_arrays, overlay_figure, summary  # noqa: E402
 
 _MATPLOTLIB = threading.Lock()
 
@@ -66,16 +66,8 @@ def provenance(card: Card | None = None, checkpoint_hash: str | None = None, *, 
     return result
 
 
-def _jsonable(value):
-    if isinstance(value, (np.floating, np.integer, np.bool_)):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
-
-
 def _json(data: Any) -> str:
-    return json.dumps(data, indent=2, default=_jsonable)
+    return json.dumps(data, indent=2, default=jsonable)
 
 
 def _png(fig) -> bytes:

@@ -152,13 +152,14 @@ def write(analysis: Analysis, out_dir: Path | str, extra: dict[str, Any] | None 
         path.write_bytes(to_wav_bytes(version.wave, analysis.sr))
         written.append(path)
     path = out / "analysis.json"
-    path.write_text(json.dumps(summary(analysis, extra), indent=2, default=_jsonable))
+    path.write_text(json.dumps(summary(analysis, extra), indent=2, default=jsonable))
     written.append(path)
     return written
 
 
-def _jsonable(value):
-    if isinstance(value, (np.floating, np.integer)):
+def jsonable(value):
+    """``json.dumps(..., default=jsonable)``: NumPy scalars and arrays as numbers and lists, anything else as text."""
+    if isinstance(value, (np.floating, np.integer, np.bool_)):
         return value.item()
     if isinstance(value, np.ndarray):
         return value.tolist()

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.errors import CheckpointError, ConfigError
-from core.features import patches
+from core.features import n_patches, patches
 
 INPUT_KINDS = ("log-mel", "patch", "mfcc-seq", "volume")
 
@@ -344,7 +344,7 @@ class PatchModel(SerModel):
         return cut.transpose(-1, -2).reshape(b * p, 1, self.patch_frames, x.shape[1]), p
 
     def n_patches(self, n_frames: int) -> int:
-        return 1 + max(0, math.ceil((n_frames - self.patch_frames) / self.patch_hop))
+        return n_patches(n_frames, self.patch_frames, self.patch_hop)
 
     def patch_starts(self, n_frames: int) -> list[int]:
         """First frame of every patch of an ``n_frames`` clip."""

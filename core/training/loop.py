@@ -50,7 +50,6 @@ Models know nothing of this module (Lightning's and SpeechBrain's split): the lo
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import sys
 from dataclasses import dataclass, field, fields
@@ -67,7 +66,7 @@ from core.audio import PADDINGS, shift_within
 from core.data.corpora import Manifest
 from core.data.dataset import ClipDataset
 from core.errors import ConfigError, CorpusError
-from core.features import FeatureConfig, frontend, num_frames, patches, preset
+from core.features import FeatureConfig, frontend, n_patches, num_frames, patches, preset
 from core.training import distributed, metrics
 from core.training.augment import Augmentation
 from core.training.losses import class_weights, focal_loss
@@ -299,11 +298,6 @@ class _Batcher:
             out = cut[inverse.to(self.device), items[:, 2].to(self.device)]
         with torch.no_grad():
             return self.augmentation.features(out, self.feature_cfg)
-
-
-def n_patches(n_frames: int, frames: int, hop: int) -> int:
-    """Patches ``core.features.patches`` cuts from ``n_frames`` frames."""
-    return 1 + max(0, math.ceil((n_frames - frames) / hop))
 
 
 def _segment_selection(batcher: _Batcher, targets: torch.Tensor, n_clips: int, per_clip: int, threshold: float,
