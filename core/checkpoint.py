@@ -39,6 +39,7 @@ from safetensors.torch import load_file, save_file
 from core import __version__, devices
 from core.errors import CheckpointError, ConfigError
 from core.features import PRESETS, FeatureConfig
+from core.hashing import sha256_file  # noqa: F401  (also re-exported: checkpoint.sha256_file)
 
 FORMAT = "serwb-checkpoint/1"
 WEIGHTS = "model.safetensors"
@@ -151,14 +152,6 @@ class Card:
 
 
 # ------------------------------------------------------------------------------ hashing
-
-
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def data_fingerprint(manifest) -> str:

