@@ -110,11 +110,35 @@ def faithfulness(subject: Subject, maps: dict[str, AttributionMap], *, unit: Uni
 # ---------------------------------------------------------------------------------- sanity
 
 
-def _layers_top_down(model: nn.Module) -> list[str]:
-    """Names of modules owning parameters directly, from the output back to the input."""
-    names = [name for name, module in model.named_modules()
-             if name and any(True for _ in module.parameters(recurse=False)) and hasattr(module, "reset_parameters")]
-    return names[::-1]
+def _layers_top_down(model: nn.Module, x: torch.Tensor) -> list[str]:
+    """Names of the modules owning parameters directly, from the output back to the input, in the order one
+    forward of ``x`` runs them.
+
+    Parallel branches (fusion's VGGish and YAMNet, each a top-level child) are walked down together, layer by
+    layer from each branch's top, after the modules that run after them (the head): cascading randomisation
+    (Adebayo et al. 2018) is defined from the output down, and randomising one whole branch before the other
+    would say more about the branch order than about the map.
+    """
+    owners = {module: name for name, module in model.named_modules()
+              if name and any(True for _ in module.parameters(recurse=False)) and hasattr(module, "reset_parameters")}
+    ran: list[str] = []
+    handles = [m.register_forward_pre_hook(lambda mod, args: ran.append(owners[mod])) for m in owners]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    order = list(dict.fromkeys(ran))  # first run of each, in execution order
+    groups: dict[str, list[str]] = {}
+    for name in order:
+        groups.setdefault(name.split(".")[0], []).append(name)
+    last_group = order[-1].split(".")[0] if order else ""
+    ranked = []  # (after the branches?, depth from the group's top, group position, name)
+    for position, (group, names) in enumerate(groups.items()):
+        for depth, name in enumerate(reversed(names)):
+            ranked.append((group != last_group, depth, position, name))
+    return [name for *_, name in sorted(ranked)]
 
 
 def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
@@ -140,7 +164,7 @@ def randomisation_check(subject: Subject, explain: Callable[[Subject], Attributi
     original = explain(subject).values
     with model_lock(subject.model):  # never copy another thread's live hooks
         randomised = copy.deepcopy(subject.model).eval()
-    layers = _layers_top_down(randomised)[:max_steps]
+    layers = _layers_top_down(randomised, subject.features[None])[:max_steps]
     cuda = [subject.device] if subject.device.type == "cuda" else []
     steps = []
     with torch.random.fork_rng(devices=cuda):  # seeded re-initialisation; the caller's RNG state comes back

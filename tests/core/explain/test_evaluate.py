@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 import scipy.stats
 
 from core.explain.evaluate import (
@@ -79,3 +80,24 @@ def test_agreement_uses_spearman_and_iou():
 def test_occlusion_and_gradcam_agree_more_with_the_truth_than_chance(planted_subject):
     occ = occlusion(planted_subject, 1, OcclusionSettings(window_ms=100, window_bands=8, stride_ms=50, stride_bands=4))["occlusion"]
     assert top_iou(occ.values, truth(), fraction=16 * 21 / 6400) > 0.3
+
+
+def test_randomisation_walks_parallel_branches_down_together():
+    from core.explain.evaluate import _layers_top_down
+    from core.models import build, demo_config
+
+    fusion = build("fusion", 4, **demo_config("fusion")).eval()
+    order = _layers_top_down(fusion, torch.randn(1, 64, 161))
+    heads = [n for n in order if n.startswith("head")]
+    assert order[:len(heads)] == heads  # what runs after the branches goes first
+    branches = [n.split(".")[0] for n in order[len(heads):]]
+    assert set(branches[:2]) == {"vggish_branch", "yamnet_branch"}  # one layer of each branch, not one branch whole
+    assert set(branches[2:4]) == {"vggish_branch", "yamnet_branch"}
+    chain = build("cnn-eca", 4, **demo_config("cnn-eca")).eval()
+    ran = []
+    hooks = [m.register_forward_pre_hook(lambda mod, args, n=n: ran.append(n)) for n, m in chain.named_modules()
+             if n in set(_layers_top_down(chain, torch.randn(1, 64, 101)))]
+    chain(torch.randn(1, 64, 101))
+    for h in hooks:
+        h.remove()
+    assert _layers_top_down(chain, torch.randn(1, 64, 101)) == list(dict.fromkeys(ran))[::-1]  # a chain: reversed
