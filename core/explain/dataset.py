@@ -157,10 +157,11 @@ def analyze_dataset(model, card: Card, manifest: Manifest, *, methods: Sequence[
         localisation = [{"method": name} | row for name, row in table.items()]
 
     report(0.97, "t-SNE of the embeddings")
-    report(1.0, "done")
+    layout = tsne(emb)
+    report(1.0, "done")  # only now: t-SNE can take seconds on a busy machine
     return DatasetAnalysis(
         labels=tuple(labels), paths=paths, true=true_arr, predicted=predicted, probabilities=prob_arr,
-        confusion=confusion, metrics=metrics, embeddings=emb, tsne=tsne(emb), band_hz=band_hz,
+        confusion=confusion, metrics=metrics, embeddings=emb, tsne=layout, band_hz=band_hz,
         frequency_profiles={m: {k: np.mean(v, axis=0) for k, v in per.items()} for m, per in profiles.items()},
         eca=eca, localisation=localisation, skipped=skipped, key=dataset_key(manifest, card, methods, max_clips),
         unknown_paths=dict(sorted(unknown_paths.items())),
