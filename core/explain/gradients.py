@@ -17,7 +17,7 @@ from typing import Callable
 import torch
 from captum.attr import GradientShap, IntegratedGradients, NoiseTunnel, Saliency
 
-from core.explain.baselines import REMOVAL_HELP, REMOVALS, baseline, removal_for
+from core.explain.baselines import REMOVAL_HELP, REMOVALS
 from core.explain.maps import AttributionMap
 from core.explain.registry import MethodSpec, register_method, setting
 from core.explain.subject import Subject, model_lock
@@ -61,8 +61,8 @@ def integrated_gradients(subject: Subject, target: int,
                          settings: IntegratedGradientsSettings = IntegratedGradientsSettings(),
                          progress: Callable[[float], None] | None = None) -> dict[str, AttributionMap]:
     started = time.perf_counter()
-    removed = removal_for(settings.baseline, subject.padding)
-    base = baseline(subject.features, removed, seed=settings.seed)[None]
+    removed, base = subject.removed(settings.baseline, settings.seed)
+    base = base[None]
     with model_lock(subject.model):
         values, delta = IntegratedGradients(subject.model).attribute(
             subject.features[None], baselines=base, target=int(target), n_steps=settings.n_steps,
@@ -80,8 +80,7 @@ def integrated_gradients(subject: Subject, target: int,
 def gradient_shap(subject: Subject, target: int, settings: GradientShapSettings = GradientShapSettings(),
                   progress: Callable[[float], None] | None = None) -> dict[str, AttributionMap]:
     started = time.perf_counter()
-    removed = removal_for(settings.baseline, subject.padding)
-    base = baseline(subject.features, removed, seed=settings.seed)
+    removed, base = subject.removed(settings.baseline, settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
     jitter = torch.randn((8, *base.shape), generator=generator).to(base.device, base.dtype)
     baselines = base[None] + settings.stdev * _range(subject) * jitter  # a distribution of baselines around it

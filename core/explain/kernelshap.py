@@ -15,7 +15,7 @@ from typing import Callable
 import torch
 from captum.attr import KernelShap
 
-from core.explain.baselines import REMOVAL_HELP, REMOVALS, baseline, removal_for
+from core.explain.baselines import REMOVAL_HELP, REMOVALS
 from core.explain.lime import grid_for
 from core.explain.maps import AttributionMap
 from core.explain.registry import MethodSpec, register_method, setting
@@ -46,8 +46,8 @@ def kernelshap(subject: Subject, target: int, settings: KernelShapSettings = Ker
     started = time.perf_counter()
     grid = grid_for(subject, settings)
     cells = torch.as_tensor(grid.labels(), device=subject.device)[None]
-    removed = removal_for(settings.baseline, subject.padding)
-    base = baseline(subject.features, removed, seed=settings.seed)[None]
+    removed, base = subject.removed(settings.baseline, settings.seed)
+    base = base[None]
     size = settings.batch_size or subject.batch_size()
     with model_lock(subject.model), torch.no_grad():
         torch.manual_seed(settings.seed)  # captum draws the coalitions from the global RNG

@@ -18,7 +18,7 @@ import sklearn.metrics
 import torch
 from lime.lime_base import LimeBase
 
-from core.explain.baselines import REMOVAL_HELP, REMOVALS, baseline, removal_for
+from core.explain.baselines import REMOVAL_HELP, REMOVALS
 from core.explain.maps import AttributionMap, Grid
 from core.explain.registry import MethodSpec, register_method, setting
 from core.explain.subject import Subject
@@ -60,8 +60,7 @@ def lime(subject: Subject, target: int, settings: LimeSettings = LimeSettings(),
     samples[0] = 1.0  # LIME's convention: the first sample is the unperturbed clip
     cells = torch.as_tensor(grid.labels(), device=subject.device)
     keep_all = torch.as_tensor(samples, dtype=subject.features.dtype, device=subject.device)
-    removed = removal_for(settings.baseline, subject.padding)
-    base = baseline(subject.features, removed, seed=settings.seed)
+    removed, base = subject.removed(settings.baseline, settings.seed)
 
     size = settings.batch_size or subject.batch_size()
     probabilities = []

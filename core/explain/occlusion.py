@@ -15,7 +15,7 @@ from typing import Callable
 import torch
 from captum.attr import Occlusion
 
-from core.explain.baselines import REMOVAL_HELP, REMOVALS, baseline, removal_for
+from core.explain.baselines import REMOVAL_HELP, REMOVALS
 from core.explain.maps import AttributionMap
 from core.explain.registry import MethodSpec, register_method, setting
 from core.explain.subject import Subject, model_lock
@@ -63,8 +63,7 @@ def occlusion(subject: Subject, target: int, settings: OcclusionSettings = Occlu
     started = time.perf_counter()
     window, strides = _windows(subject, settings)
     per_eval = settings.perturbations_per_eval or subject.batch_size()
-    removed = removal_for(settings.baseline, subject.padding)
-    base = baseline(subject.features, removed, seed=settings.seed)
+    removed, base = subject.removed(settings.baseline, settings.seed)
     with model_lock(subject.model), torch.no_grad():
         values = Occlusion(subject.model).attribute(
             subject.features[None],

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.explain.baselines import baseline, removal_for
 from core.explain.maps import AttributionMap
 from core.features import FeatureConfig, frame_times, mel_band_hz
 
@@ -86,6 +87,12 @@ class Subject:
                 budget_bytes = 512 * 2**20
         cap = 256 if self.device.type == "cuda" else 16
         return int(max(1, min(cap, budget_bytes // per_input)))
+
+    def removed(self, kind: str, seed: int = 0) -> tuple[str, torch.Tensor]:
+        """What a removal method puts in the cells it removes: the baseline ``kind`` (``baselines.REMOVALS``,
+        "auto" resolved by this model's padding) stands for, and that baseline for this clip."""
+        name = removal_for(kind, self.padding)
+        return name, baseline(self.features, name, seed=seed)
 
     def probabilities(self, batch: torch.Tensor, *, chunk: int | None = None) -> torch.Tensor:
         """Softmax outputs for ``(N, bands, frames)`` inputs, in chunks, without gradients."""
