@@ -121,6 +121,9 @@ class FusionModel(PatchModel):
         return self._head(self.pooled(self.forward_features(x)) * mask, pre_logits=False)
 
 
+# Grad-CAM layers: the deepest *fused* maps, VGGish pool4 (features.15) and YAMNet layer 12, both 6 x 4 per patch,
+# so the two branch maps share one grid and add. The VGGish model alone uses its last conv activation
+# (features.14, before pool4), the usual Grad-CAM layer, at twice that resolution.
 @register_model(
     ModelSpec(
         name="fusion", paper="S3", input_kind="patch", feature_preset="vggish",

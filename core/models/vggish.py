@@ -120,6 +120,8 @@ class VGGishClassifier(PatchModel):
         load_trunk_strict(self, self._trunk_keys, state_dict, "VGGish")
 
 
+# Grad-CAM layer: the last conv activation (features.14, before pool4); fusion uses the pooled map it fuses
+# (see core.models.fusion).
 @register_model(
     ModelSpec(
         name="vggish", paper="S3", input_kind="patch", feature_preset="vggish",
