@@ -115,6 +115,8 @@ def _evaluate(args: argparse.Namespace) -> None:
     out = Path(args.out) if args.out else Path("evaluation") / _slug(Path(args.checkpoint), Path(args.corpus), split)
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    from core.figures import confusion_figure
+
     confusion_figure(result["confusion"], result["labels"],
                      f"{card.model} on {split}: UA {result['UA']:.3f} (chance {result['chance_UA']:.3f}), "
                      f"WA {result['WA']:.3f}").savefig(out / "confusion.png", dpi=120)
@@ -330,27 +332,6 @@ def _localisation_over_folds(args: argparse.Namespace, folds: list[Path], manife
     (out / "explanations.md").write_text(text, encoding="utf-8")
     print(text)
     print(f"wrote {out / 'explanations.json'} and {out / 'explanations.md'}")
-
-
-def confusion_figure(confusion, labels, title: str = ""):
-    """A labelled confusion-matrix figure (rows: true emotion, columns: predicted)."""
-    import numpy as np
-    from matplotlib.figure import Figure
-
-    counts = np.asarray(confusion)
-    fig = Figure(figsize=(1.2 + 0.9 * len(labels), 1.0 + 0.8 * len(labels)), layout="constrained")
-    ax = fig.subplots()
-    image = ax.imshow(counts, cmap="Blues")
-    fig.colorbar(image, ax=ax, label="clips")
-    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
-    ax.set_yticks(range(len(labels)), labels)
-    ax.set_xlabel("predicted emotion")
-    ax.set_ylabel("true emotion")
-    ax.set_title(title, fontsize=9)
-    top = counts.max() if counts.size else 0
-    for (i, j), n in np.ndenumerate(counts):
-        ax.text(j, i, str(n), ha="center", va="center", color="white" if n > top / 2 else "black")
-    return fig
 
 
 def _app(args: argparse.Namespace) -> None:

@@ -31,6 +31,7 @@ from core.checkpoint import Card  # noqa: E402
 from core.explain.analysis import Analysis  # noqa: E402
 from core.explain.colours import OKABE_ITO  # noqa: E402
 from core.explain.report import clip_xaxis, jsonable, npz_arrays, overlay_figure, summary  # noqa: E402
+from core.figures import confusion_figure  # noqa: E402
 
 _MATPLOTLIB = threading.Lock()
 
@@ -195,21 +196,6 @@ def analysis_zip(analysis: Analysis, *, card: Card | None = None, checkpoint_has
 # ------------------------------------------------------------------------------ a dataset
 
 
-def confusion_figure(dataset):
-    labels, counts = list(dataset.labels), np.asarray(dataset.confusion)
-    fig, ax = plt.subplots(figsize=(5.5, 4.6), dpi=110)
-    image = ax.imshow(counts, cmap="cividis")
-    for (i, j), n in np.ndenumerate(counts):
-        ax.text(j, i, str(int(n)), ha="center", va="center", color="white" if n < counts.max() / 2 else "black")
-    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
-    ax.set_yticks(range(len(labels)), labels)
-    ax.set_xlabel("predicted emotion")
-    ax.set_ylabel("true emotion")
-    fig.colorbar(image, ax=ax, label="clips")
-    fig.tight_layout()
-    return fig
-
-
 def tsne_figure(dataset):
     fig, ax = plt.subplots(figsize=(6, 5), dpi=110)
     for i, label in enumerate(dataset.labels):
@@ -275,7 +261,7 @@ def dataset_zip(dataset, *, card: Card | None = None, checkpoint_hash: str | Non
                       for p, t, y in zip(dataset.paths, dataset.true, dataset.predicted)], **(extra or {})}
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf, _MATPLOTLIB:
-        figures["confusion"] = confusion_figure(dataset)
+        figures["confusion"] = confusion_figure(dataset.confusion, dataset.labels)
         if dataset.tsne is not None:
             figures["tsne"] = tsne_figure(dataset)
         for method in dataset.frequency_profiles:

@@ -7,7 +7,8 @@ import shutil
 
 
 from core import checkpoint
-from core.cli import build_parser, confusion_figure, main
+from core.cli import build_parser, main
+from core.figures import confusion_figure
 from core.data.corpora import load_manifest
 
 FAST = ["--epochs", "1", "--batch-size", "8", "--seconds", "1.0", "--device", "cpu", "--quiet"]
