@@ -17,12 +17,15 @@ finished parts into one ``Analysis`` for pages and export; it copies dicts and c
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Sequence
+
+import torch
 
 from core.audio import Clip
 from core.explain import Analysis, FocusSettings, Settings, add_audio, analyze, cache_key
 from core.explain import methods as registry
+from core.explain.eca import eca_gates, eca_profiles
 from workbench import state
 from workbench.checkpoints import Loaded
 from workbench.jobs import Job
@@ -83,6 +86,34 @@ def submit(clip: Clip, loaded: Loaded, part: str, settings: Settings) -> Job:
         return add_audio(mapped, clip, model, loaded.card, s)
 
     return runner.submit(key(clip, loaded, part, settings), compute, label=f"{TITLES[part]} of {clip.name}")
+
+
+@dataclass(frozen=True)
+class EcaGates:
+    """What the ECA page shows for session clips: each clip's gates and prediction, and the per-emotion profiles."""
+
+    gates: dict[str, dict]  # clip SHA-256 -> {tap: (1, C) gates}
+    predicted: dict[str, str]  # clip SHA-256 -> predicted emotion
+    profiles: dict  # tap -> core.explain.eca.EcaProfile, clips grouped by predicted emotion
+
+
+def submit_eca(clips: Sequence[Clip], loaded: Loaded) -> Job:
+    """One background job: the ECA gates of every clip (model input and prediction from ``analyze``, no maps) and
+    their per-emotion profiles, so the page computes nothing in its script thread."""
+    clips = list(clips)
+    key = cache_key(",".join(c.sha256 for c in clips), loaded.hash, ["eca-gates"], Settings(audio=False)) + ":eca"
+
+    def compute(progress):
+        gates, predicted, batches = {}, {}, []
+        for i, clip in enumerate(clips):
+            progress(i / len(clips), f"clip {i + 1} of {len(clips)}")
+            a = analyze(clip, loaded.model, loaded.card, methods=(), settings=Settings(audio=False), device="auto")
+            x = torch.as_tensor(a.spectrogram, device=next(loaded.model.parameters()).device)[None]
+            gates[clip.sha256], predicted[clip.sha256] = eca_gates(loaded.model, x), a.predicted_label
+            batches.append((x, [a.predicted]))
+        return EcaGates(gates, predicted, eca_profiles(loaded.model, batches, loaded.labels))
+
+    return state.runner().submit(key, compute, label=f"ECA gates of {len(clips)} clip(s)")
 
 
 def fit_to_model(settings: Settings, loaded: Loaded) -> Settings:

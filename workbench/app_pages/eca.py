@@ -3,17 +3,16 @@
 Over a shipped corpus (its labels: the real Polish one, or the synthetic demo; the model's own
 training corpus first) or over the clips added in this session (grouped by the emotion the model
 predicts for them), with the spread, and the current clip's gates on top.
-Profiles come from ``core.explain.dataset.analyze_dataset`` / ``core.explain.eca``.
+Profiles come from ``core.explain.dataset.analyze_dataset`` (corpora) or ``analyses.submit_eca`` (session clips and
+the current clip's gates), both background jobs: the page only draws.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-import torch
 
 from core.errors import SerwbError
-from core.explain.eca import eca_gates, eca_profiles
 from workbench import analyses, checkpoints, datasets, state
 from workbench.components import dataset_figures
 from workbench.components.errors import show_error
@@ -39,24 +38,12 @@ st.caption(f"Model **{loaded.name}**: ECA after {', '.join(loaded.spec.eca_taps)
            "sigmoid gate per channel (S0 plots blocks 5 and 6 this way); the band is ± one standard deviation.")
 
 
-def _analysed(clip, loaded):
-    """The current settings' Grad-CAM part of a session clip (model input and prediction)."""
-    settings = analyses.fit_to_model(state.settings(), loaded)
-    return wait_one(analyses.submit(clip, loaded, "gradcam", settings), f"Model input of {clip.name}")
-
-
 def _session_profiles(loaded):
     clips = [c for c in state.clips().values() if not c.is_silent]
     if not clips:
         return None, "No clips with sound in this session yet: add some on the Explain page."
-    batches = []
-    for clip in clips:
-        analysis, message = _analysed(clip, loaded)
-        if message is not None:
-            return None, message
-        device = next(loaded.model.parameters()).device
-        batches.append((torch.as_tensor(analysis.spectrogram, device=device)[None], [analysis.predicted]))
-    return eca_profiles(loaded.model, batches, loaded.labels), None
+    result, message = wait_one(analyses.submit_eca(clips, loaded), "ECA gates of this session's clips")
+    return (result.profiles if result is not None else None), message
 
 
 @st.fragment
@@ -92,11 +79,10 @@ def eca_view(path: str) -> None:
 
     current, clip = None, state.current_clip()
     if clip is not None and not clip.is_silent:
-        analysis, message = _analysed(clip, loaded)
+        result, message = wait_one(analyses.submit_eca([clip], loaded), f"ECA gates of {clip.name}")
         if message is None:
-            device = next(loaded.model.parameters()).device
-            current = eca_gates(loaded.model, torch.as_tensor(analysis.spectrogram, device=device)[None])
-            st.markdown(f"Black dotted line: **{clip.name}** (predicted **{analysis.predicted_label}**).")
+            current = result.gates[clip.sha256]
+            st.markdown(f"Black dotted line: **{clip.name}** (predicted **{result.predicted[clip.sha256]}**).")
     st.plotly_chart(dataset_figures.eca(profiles, current, spread=spread), width="stretch", key="eca_figure")
 
     st.markdown("##### Channels whose weight differs most between emotions")
