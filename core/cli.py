@@ -43,10 +43,6 @@ def _model_cfg(pairs: list[str]) -> dict:
     return cfg
 
 
-def _has_split(manifest) -> bool:
-    return bool(manifest.rows) and all("split" in r.extra for r in manifest.rows)
-
-
 def _train(args: argparse.Namespace) -> None:
     """``serwb train``: the arguments as a ``TrainConfig``, then ``core.training.train`` (the protocol)."""
     from core import models
@@ -92,6 +88,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 
     from core import checkpoint
     from core.data.corpora import load_manifest
+    from core.data.splits import has_split
     from core.errors import CorpusError
     from core.training import evaluate
 
@@ -99,9 +96,9 @@ def _evaluate(args: argparse.Namespace) -> None:
     manifest = load_manifest(Path(args.corpus))
     split = args.split
     if split == "auto":
-        split = "test" if _has_split(manifest) else "all"
+        split = "test" if has_split(manifest) else "all"
     if split != "all":
-        if not _has_split(manifest):
+        if not has_split(manifest):
             raise CorpusError(
                 f"The corpus at {args.corpus} has no split column, so --split {split} selects nothing; use --split all."
             )
@@ -234,9 +231,7 @@ def _method_settings(settings, pairs: list[str]):
                               f"e.g. lime.num_samples=200; got '{item}'.")
         by_method.setdefault(method, {})[name.strip()] = value.strip()
     for method, values in by_method.items():
-        current = settings.of(method)
-        changed = registry.parse_settings(method, values)
-        settings = settings.with_method(method, current, **{k: getattr(changed, k) for k in values})
+        settings = settings.with_method(method, registry.parse_settings(method, values, settings.of(method)))
     return settings
 
 
@@ -248,6 +243,7 @@ def _evaluate_explanations(args: argparse.Namespace) -> None:
 
     from core import checkpoint
     from core.data.corpora import load_manifest
+    from core.data.splits import has_split
     from core.explain import tables
     from core.explain.baselines import BASELINES, REMOVALS
     from core.explain.evaluate import UNITS
@@ -262,7 +258,7 @@ def _evaluate_explanations(args: argparse.Namespace) -> None:
     if folds:  # a cross-validation folder: each fold model judged on the speakers it never heard
         return _localisation_over_folds(args, folds, manifest, methods, settings)
     model, card = checkpoint.load(args.checkpoint, args.device)
-    plain = manifest.filter(split=args.split) if args.split != "all" and _has_split(manifest) else manifest
+    plain = manifest.filter(split=args.split) if args.split != "all" and has_split(manifest) else manifest
     results = {}
     jobs = [("localisation", lambda p: tables.localisation_table(model, card, manifest, methods, settings,
                                                                  device=args.device, progress=p)),

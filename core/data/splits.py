@@ -73,6 +73,11 @@ def speaker_folds(manifest: Manifest, k: int = 5, seed: int = 0) -> list[Fold]:
     return _as_folds(sgkf.split(np.zeros(len(labels)), labels, groups=speakers))
 
 
+def has_split(manifest: Manifest) -> bool:
+    """Whether every row carries a ``split`` value (as the demo corpus does), so the corpus says which clips test."""
+    return bool(manifest.rows) and all("split" in r.extra for r in manifest.rows)
+
+
 def holdout(
     manifest: Manifest,
     test_speakers: Optional[Iterable[str]] = None,
@@ -99,7 +104,7 @@ def holdout(
             )
         is_test = np.isin(speakers, list(wanted))
         train, test = np.flatnonzero(~is_test), np.flatnonzero(is_test)
-    elif manifest.rows and all("split" in r.extra for r in manifest.rows):
+    elif has_split(manifest):
         split = np.array([r.extra["split"].strip().lower() for r in manifest.rows])
         train, test = np.flatnonzero(split == "train"), np.flatnonzero(split == "test")
         if not len(train) or not len(test):

@@ -194,8 +194,9 @@ def explain(name: str, subject, target: int, settings: Any = None,
     return entry.explain(subject, int(target), settings_for(name, settings), progress)
 
 
-def parse_settings(name: str, pairs: Mapping[str, str]) -> Any:
-    """CLI ``key=value`` strings -> method ``name``'s settings, each value read as its field's type."""
+def parse_settings(name: str, pairs: Mapping[str, str], base: Any = None) -> Any:
+    """CLI ``key=value`` strings applied to ``base`` (default: the defaults) of method ``name``'s settings, each
+    value read as its field's type."""
     spec = method_spec(name)
     types = {info.name: type(info.default) for info in spec.setting_infos()}
     changes = {}
@@ -210,7 +211,7 @@ def parse_settings(name: str, pairs: Mapping[str, str]) -> Any:
                 else text.lower() in ("1", "true", "yes", "on")
         except ValueError:
             raise ConfigError(f"{spec.title} {key}={text!r}: expected a {kind.__name__}.") from None
-    return settings_for(name, **changes)
+    return settings_for(name, base, **changes)
 
 
 def _is_float(text: str) -> bool:

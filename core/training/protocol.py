@@ -21,7 +21,7 @@ from typing import Callable
 
 from core import checkpoint
 from core.data.corpora import Manifest
-from core.data.splits import holdout
+from core.data.splits import has_split, holdout
 from core.errors import ConfigError, CorpusError
 from core.training import distributed
 from core.training.cv import cross_validate, final_epochs, validation_split
@@ -40,7 +40,7 @@ class Trained:
 
 def split_for(manifest: Manifest, folds: int, seed: int = 0) -> tuple[Manifest, Manifest | None, str | None]:
     """(training clips, held-out clips or None, protocol name or None when the folds name it)."""
-    if manifest.rows and all("split" in r.extra for r in manifest.rows):
+    if has_split(manifest):
         train, test = manifest.filter(split="train"), manifest.filter(split="test")
         if not len(train):
             raise CorpusError(f"The corpus at {manifest.root} has a split column but no 'train' rows; fix the column.")
