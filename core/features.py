@@ -2,8 +2,10 @@
 
 Shape convention: a waveform ``(..., samples)`` becomes ``(..., n_mels, frames)`` (or
 ``(..., n_mfcc, frames)``); any leading batch dims pass through, and the computation runs on
-the waveform's device. Functions are pure; ``Frontend`` is the thin stateful module (filterbank
-and window as buffers) that models and the training loop keep on their device.
+the waveform's device. As in torchaudio, the computation is pure functions over precomputed
+tensors (``mel_spectrogram`` / ``features_from`` taking ``feature_tensors``), differentiable from
+the waveform; ``Frontend`` is the thin module holding those tensors as buffers, which the training
+loop and the data pipeline keep on their device.
 """
 
 from __future__ import annotations
@@ -11,11 +13,10 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import asdict, dataclass, field, replace
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import torch
 import torchaudio.functional as AF
-import torchaudio.transforms as T
 
 from core.errors import ConfigError
 
@@ -181,43 +182,76 @@ def _hz_to_mel_htk(hz):
     return 1127.0 * torch.log1p(torch.as_tensor(hz, dtype=torch.float64) / 700.0)
 
 
+class FeatureTensors(NamedTuple):
+    """The precomputed tensors the feature functions take: window, filterbank, DCT (MFCC only)."""
+
+    window: torch.Tensor  # (win_length,) periodic Hann
+    filterbank: torch.Tensor  # (n_freqs, n_mels)
+    dct: torch.Tensor | None  # (n_mels, n_mfcc), or None for log-mel
+
+
+def feature_tensors(cfg: FeatureConfig, device: torch.device | str = "cpu",
+                    dtype: torch.dtype = torch.float32) -> FeatureTensors:
+    """Fresh tensors for ``cfg`` on ``device`` in ``dtype``, to pass to ``features_from`` (as
+    torchaudio's transforms hold ``melscale_fbanks`` / ``create_dct`` results as buffers)."""
+    window = torch.hann_window(cfg.win_length, dtype=dtype, device=device)  # periodic, as VGGish's periodic_hann
+    filterbank = mel_filterbank(cfg).to(device=device, dtype=dtype)
+    dct = AF.create_dct(cfg.n_mfcc, cfg.n_mels, norm="ortho").to(device=device, dtype=dtype) if cfg.kind == "mfcc" else None
+    return FeatureTensors(window, filterbank, dct)
+
+
+def mel_spectrogram(wave: torch.Tensor, cfg: FeatureConfig, *, window: torch.Tensor,
+                    filterbank: torch.Tensor) -> torch.Tensor:
+    """Linear mel spectrogram ``(..., n_mels, frames)`` of ``wave`` ``(..., samples)``.
+
+    Pure and differentiable: a ``wave`` that requires grad gets one; the tensors come from
+    ``feature_tensors`` (or a ``Frontend``'s buffers) in the wave's dtype and device.
+    """
+    # torch.stft centres a shorter window inside n_fft; padding by that offset makes frame i
+    # start at sample i * hop as in VGGish's framing (magnitudes are shift-invariant).
+    frame_pad = (cfg.fft_size - cfg.win_length) // 2 if not cfg.center else 0
+    if frame_pad:
+        wave = torch.nn.functional.pad(wave, (frame_pad, frame_pad))
+    spec = AF.spectrogram(wave, pad=0, window=window, n_fft=cfg.fft_size, hop_length=cfg.hop_length,
+                          win_length=cfg.win_length, power=cfg.power, normalized=False,
+                          center=cfg.center)  # (..., n_freqs, frames)
+    return torch.matmul(spec.transpose(-1, -2), filterbank).transpose(-1, -2)
+
+
+def features_from(wave: torch.Tensor, cfg: FeatureConfig, *, window: torch.Tensor, filterbank: torch.Tensor,
+                  dct: torch.Tensor | None = None) -> torch.Tensor:
+    """What ``cfg`` asks for: ``log(mel + log_offset)``, or for MFCC the ``dct`` of the dB mel
+    (top 80 dB per clip), ``(..., bands, frames)``. Pure and differentiable, as ``mel_spectrogram``."""
+    mel = mel_spectrogram(wave, cfg, window=window, filterbank=filterbank)
+    if cfg.kind == "mfcc":
+        if dct is None:
+            raise ConfigError(f"Preset '{cfg.name}' computes MFCCs, which need the DCT matrix (feature_tensors(cfg).dct).")
+        # amplitude_to_DB clamps to top_db below the max over the last 3 dims: the extra
+        # unit dim makes that max per clip, so a batch gives what each clip gives alone.
+        multiplier = 10.0 if cfg.power == 2.0 else 20.0
+        db = AF.amplitude_to_DB(mel.unsqueeze(-3), multiplier, 1e-10, 0.0, top_db=80.0).squeeze(-3)
+        return torch.matmul(db.transpose(-1, -2), dct).transpose(-1, -2)
+    return torch.log(mel + cfg.log_offset)
+
+
 class Frontend(torch.nn.Module):
-    """Waveform -> log-mel or MFCC on the module's device (filterbank and window as buffers)."""
+    """Thin module over ``features_from``: window, filterbank and DCT as (non-persistent) buffers,
+    so ``.to(device)`` moves them with the model and the training loop."""
 
     def __init__(self, cfg: FeatureConfig):
         super().__init__()
         self.cfg = cfg
-        self.spectrogram = T.Spectrogram(
-            n_fft=cfg.fft_size,
-            win_length=cfg.win_length,
-            hop_length=cfg.hop_length,
-            power=cfg.power,
-            center=cfg.center,
-            window_fn=torch.hann_window,  # periodic Hann, as VGGish's periodic_hann
-        )
-        self.register_buffer("filterbank", mel_filterbank(cfg), persistent=False)
-        # torch.stft centres a shorter window inside n_fft; padding by that offset makes frame i
-        # start at sample i * hop as in VGGish's framing (magnitudes are shift-invariant).
-        self._frame_pad = (cfg.fft_size - cfg.win_length) // 2 if not cfg.center else 0
-        if cfg.kind == "mfcc":
-            self.register_buffer("dct", AF.create_dct(cfg.n_mfcc, cfg.n_mels, norm="ortho"), persistent=False)
+        window, filterbank, dct = feature_tensors(cfg)
+        self.register_buffer("window", window, persistent=False)
+        self.register_buffer("filterbank", filterbank, persistent=False)
+        self.register_buffer("dct", dct, persistent=False)  # None for log-mel
 
     def mel(self, wave: torch.Tensor) -> torch.Tensor:
         """Linear mel spectrogram ``(..., n_mels, frames)``."""
-        if self._frame_pad:
-            wave = torch.nn.functional.pad(wave, (self._frame_pad, self._frame_pad))
-        spec = self.spectrogram(wave)  # (..., n_freqs, frames)
-        return torch.matmul(spec.transpose(-1, -2), self.filterbank).transpose(-1, -2)
+        return mel_spectrogram(wave, self.cfg, window=self.window, filterbank=self.filterbank)
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
-        mel = self.mel(wave)
-        if self.cfg.kind == "mfcc":
-            # amplitude_to_DB clamps to top_db below the max over the last 3 dims: the extra
-            # unit dim makes that max per clip, so a batch gives what each clip gives alone.
-            multiplier = 10.0 if self.cfg.power == 2.0 else 20.0
-            db = AF.amplitude_to_DB(mel.unsqueeze(-3), multiplier, 1e-10, 0.0, top_db=80.0).squeeze(-3)
-            return torch.matmul(db.transpose(-1, -2), self.dct).transpose(-1, -2)
-        return torch.log(mel + self.cfg.log_offset)
+        return features_from(wave, self.cfg, window=self.window, filterbank=self.filterbank, dct=self.dct)
 
     def num_frames(self, n_samples: int) -> int:
         return num_frames(n_samples, self.cfg)
@@ -255,6 +289,19 @@ def frontend(cfg: FeatureConfig, device: torch.device | str = "cpu") -> Frontend
         return _FRONTENDS[key]
 
 
+_TENSORS: dict[tuple[FeatureConfig, str, torch.dtype], FeatureTensors] = {}
+_TENSORS_LOCK = threading.Lock()
+
+
+def _shared_tensors(cfg: FeatureConfig, wave: torch.Tensor) -> FeatureTensors:
+    """``feature_tensors`` for the wave's device and dtype, built once (safe from threads; read only)."""
+    key = (cfg, str(wave.device), wave.dtype)
+    with _TENSORS_LOCK:
+        if key not in _TENSORS:
+            _TENSORS[key] = feature_tensors(cfg, wave.device, wave.dtype)
+        return _TENSORS[key]
+
+
 def _checked(wave: torch.Tensor) -> torch.Tensor:
     if not isinstance(wave, torch.Tensor) or not wave.is_floating_point():
         raise ConfigError("Features need a floating-point waveform tensor of shape (..., samples).")
@@ -262,19 +309,20 @@ def _checked(wave: torch.Tensor) -> torch.Tensor:
 
 
 def log_mel(wave: torch.Tensor, cfg: FeatureConfig) -> torch.Tensor:
-    """Log-mel spectrogram ``(..., n_mels, frames)`` of ``wave`` ``(..., samples)``."""
+    """Log-mel spectrogram ``(..., n_mels, frames)`` of ``wave`` ``(..., samples)``.
+
+    Differentiable: the gradient flows back to a ``wave`` that requires grad; otherwise no graph is built.
+    """
     if cfg.kind != "log-mel":
         cfg = replace(cfg, kind="log-mel")
-    with torch.no_grad():
-        return frontend(cfg, _checked(wave).device)(wave)
+    return features_from(_checked(wave), cfg, **_shared_tensors(cfg, wave)._asdict())
 
 
 def mfcc(wave: torch.Tensor, cfg: FeatureConfig) -> torch.Tensor:
-    """MFCCs ``(..., n_mfcc, frames)``: DCT-II (ortho) of the dB mel power spectrogram."""
+    """MFCCs ``(..., n_mfcc, frames)``: DCT-II (ortho) of the dB mel power spectrogram. Differentiable, as ``log_mel``."""
     if cfg.kind != "mfcc":
         cfg = replace(cfg, kind="mfcc")
-    with torch.no_grad():
-        return frontend(cfg, _checked(wave).device)(wave)
+    return features_from(_checked(wave), cfg, **_shared_tensors(cfg, wave)._asdict())
 
 
 def extract(wave: torch.Tensor, cfg: FeatureConfig) -> torch.Tensor:

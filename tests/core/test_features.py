@@ -1,4 +1,5 @@
-"""core.features: presets, shapes, batching, and the VGGish front end against its published formulas."""
+"""core.features: presets, shapes, batching, the VGGish front end against its published formulas,
+and the pure-function / thin-module split (gradients from the waveform, no graph without them)."""
 
 import numpy as np
 import pytest
@@ -8,7 +9,8 @@ import torchaudio.functional as AF
 
 from core.errors import ConfigError
 from core.features import (
-    PRESETS, FeatureConfig, extract, frame_times, log_mel, mel_band_hz, mfcc, num_frames, patches, preset,
+    PRESETS, FeatureConfig, Frontend, extract, feature_tensors, features_from, frame_times, log_mel, mel_band_hz,
+    mel_spectrogram, mfcc, num_frames, patches, preset,
 )
 
 SR = 16_000
@@ -137,3 +139,59 @@ def test_config_round_trips_and_unknowns_are_refused():
         preset("stft-v9")
     with pytest.raises(ConfigError, match="Unknown feature settings"):
         FeatureConfig.from_dict({**cfg.to_dict(), "hop_seconds": 1})
+
+
+# --- Pure functions over precomputed tensors, thin module over them (as torchaudio splits them).
+
+@pytest.mark.parametrize("name, samples", [("vggish", 720), ("stft-v3", 600), ("mfcc40", 480)])
+def test_gradient_flows_from_the_waveform(name, samples):
+    # vggish: log-mel, center=False frame padding, |STFT|; stft-v3: centred power log-mel; mfcc40: dB + DCT.
+    cfg = PRESETS[name]
+    wave = (0.1 * torch.randn(samples, generator=torch.Generator().manual_seed(0), dtype=torch.float64)).requires_grad_()
+    assert torch.autograd.gradcheck(lambda w: extract(w, cfg), (wave,), eps=1e-6, atol=1e-5, rtol=1e-4, fast_mode=True)
+    extract(wave, cfg).sum().backward()
+    assert wave.grad is not None and torch.isfinite(wave.grad).all() and wave.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_module_is_the_pure_function_over_its_buffers_and_batch_dims_pass_through(name):
+    cfg = PRESETS[name]
+    front = Frontend(cfg)
+    fresh = feature_tensors(cfg)
+    torch.testing.assert_close(front.window, fresh.window, atol=0, rtol=0)
+    torch.testing.assert_close(front.filterbank, fresh.filterbank, atol=0, rtol=0)
+    assert (front.dct is None) == (cfg.kind != "mfcc")
+    if cfg.kind == "mfcc":
+        torch.testing.assert_close(front.dct, fresh.dct, atol=0, rtol=0)
+    waves = torch.randn(2, 3, SR // 2, generator=torch.Generator().manual_seed(1)) * 0.1
+    out = front(waves)
+    assert out.shape == (2, 3, cfg.n_bands, num_frames(SR // 2, cfg))
+    assert torch.equal(out, features_from(waves, cfg, window=front.window, filterbank=front.filterbank, dct=front.dct))
+    assert torch.equal(out, extract(waves, cfg))  # the cached tensors of the functions are the module's
+    assert torch.equal(front.mel(waves), mel_spectrogram(waves, cfg, window=front.window, filterbank=front.filterbank))
+    for i, j in [(0, 0), (1, 2)]:
+        torch.testing.assert_close(out[i, j], front(waves[i, j]), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["vggish", "mfcc40"])
+def test_a_wave_without_grad_builds_no_graph(name):
+    cfg = PRESETS[name]
+    wave = torch.randn(SR // 4) * 0.1
+    for out in (extract(wave, cfg), log_mel(wave, cfg), mfcc(wave, cfg), Frontend(cfg)(wave)):
+        assert not out.requires_grad and out.grad_fn is None
+
+
+def test_mfcc_without_its_dct_is_refused():
+    cfg = PRESETS["mfcc40"]
+    t = feature_tensors(cfg)
+    with pytest.raises(ConfigError, match="DCT"):
+        features_from(torch.randn(SR // 4), cfg, window=t.window, filterbank=t.filterbank)
+
+
+def test_mfcc_top_db_floor_is_per_clip():
+    # Clips ~95 dB apart: a floor taken over the batch would flatten the quiet one to a constant.
+    cfg = PRESETS["mfcc40"]
+    batch = torch.randn(2, SR // 2, generator=torch.Generator().manual_seed(2)) * torch.tensor([[0.5], [1e-5]])
+    together = mfcc(batch, cfg)
+    for i in range(2):
+        torch.testing.assert_close(together[i], mfcc(batch[i], cfg), atol=1e-3, rtol=1e-4)
