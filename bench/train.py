@@ -19,7 +19,7 @@ from core.audio import fix_length, load_audio
 from core.data.corpora import load_manifest
 from core.features import frontend, preset
 from core.models import build, demo_config, spec
-from core.training.loop import _autocast
+from core.training.loop import autocast_for
 from core.training.losses import FocalLoss
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,7 +41,7 @@ def throughput(name: str, size: str, waves: torch.Tensor, targets: torch.Tensor,
     make_features = frontend(preset(spec(name).feature_preset), device)
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = FocalLoss(gamma=2.0).to(device)
-    autocast, scaler = _autocast(amp, device)
+    autocast, scaler = autocast_for(amp, device)
     waves, targets = waves.to(device), targets.to(device)
 
     def step() -> None:

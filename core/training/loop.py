@@ -49,7 +49,6 @@ Models know nothing of this module (Lightning's and SpeechBrain's split): the lo
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 from dataclasses import dataclass, field, fields
@@ -67,6 +66,7 @@ from core.data.corpora import Manifest
 from core.data.dataset import ClipDataset
 from core.errors import ConfigError, CorpusError
 from core.features import FeatureConfig, frontend, n_patches, num_frames, patches, preset
+from core.jsonsafe import plain
 from core.training import distributed, metrics
 from core.training.augment import Augmentation
 from core.training.losses import class_weights, focal_loss
@@ -157,7 +157,7 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
-        return data | {"model_cfg": json.loads(json.dumps(dict(self.model_cfg))), "augment": list(self.augment),
+        return data | {"model_cfg": plain(self.model_cfg), "augment": list(self.augment),
                        "pretrained": [list(pair) for pair in self.pretrained]}
 
     @classmethod
@@ -319,7 +319,7 @@ def _segment_selection(batcher: _Batcher, targets: torch.Tensor, n_clips: int, p
 # ----------------------------------------------------------------------------- helpers
 
 
-def _autocast(amp: str, device: torch.device):
+def autocast_for(amp: str, device: torch.device):
     """(autocast context factory, GradScaler or None) for the amp setting on this device."""
     import contextlib
 
@@ -415,7 +415,59 @@ def evaluate(model: torch.nn.Module, manifest: Manifest, *, card: checkpoint.Car
 
 def fit(train_manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, *, labels: Sequence[str] | None = None,
         val_manifest: Manifest | None = None, resume: bool = False, progress: bool = True) -> TrainResult:
-    """Train ``cfg.model`` on ``train_manifest``; see the module docstring for what is written where."""
+    """Train ``cfg.model`` on ``train_manifest``; see the module docstring for what is written where.
+
+    Prepare the run (or resume it), then per epoch train, validate and write the epoch checkpoint until the last
+    epoch or early stopping, then evaluate and save the final model.
+    """
+    run = _prepare(train_manifest, cfg, out_dir, labels=labels, val_manifest=val_manifest, resume=resume,
+                   progress=progress)
+    bar = tqdm(range(run.start_epoch, cfg.epochs), desc=f"train {cfg.model}", unit="epoch", disable=not run.show,
+               initial=run.start_epoch, total=cfg.epochs)
+    for epoch in bar:
+        if run.stopped(epoch):
+            break  # also on resume: a stopped run stays stopped
+        record = _epoch(run, epoch)
+        bar.set_postfix({k: f"{record[k]:.3f}" for k in ("loss", "train_UA", "val_UA") if k in record})
+        _save_epoch(run, epoch)
+    bar.close()
+    return _save(run, _final_metrics(run))
+
+
+# ----------------------------------------------------------------------------- fit: prepare
+
+
+@dataclass
+class _Run:
+    """A training run as its epochs and its final save see it (built by ``_prepare``; ``history``, ``best`` grow)."""
+
+    cfg: TrainConfig
+    ctx: distributed.Context
+    out_dir: Path
+    show: bool  # progress bars and messages (rank 0 only)
+    model: torch.nn.Module  # unwrapped; step.model is the one trained (DDP-wrapped under torchrun)
+    step: _EpochStep
+    labels: list[str]
+    test_feat: FeatureConfig  # what validation and the card use
+    val: Decoded | None  # the decoded validation clips (rank 0 only)
+    val_manifest: Manifest | None
+    base_card: dict  # what every card of the run says (labels, features, training settings, data)
+    fingerprint: str
+    pretrained: list | None  # what load_pretrained reported (the checkpoint's record on resume)
+    selection: dict | None  # GDS report
+    start_epoch: int = 0  # epochs already done (resume)
+    history: list[dict] = field(default_factory=list)
+    best: dict | None = None  # early stopping: {"epoch", "UA", "weights"}
+
+    def stopped(self, epoch: int) -> bool:
+        """Early stopping: ``patience`` epochs have passed since the best one."""
+        return self.best is not None and bool(self.cfg.patience) and epoch - self.best["epoch"] >= self.cfg.patience
+
+
+def _prepare(train_manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, *, labels: Sequence[str] | None,
+             val_manifest: Manifest | None, resume: bool, progress: bool) -> _Run:
+    """Check the inputs, decode the data once, build the model (or restore it from the newest epoch checkpoint),
+    the optimiser and the batcher. The order is fixed: it decides what the global RNG draws."""
     from core import models
 
     if cfg.patience and val_manifest is None:
@@ -441,14 +493,55 @@ def fit(train_manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, *, labe
     labels = list(labels) if labels is not None else train_manifest.labels()
     fingerprint = checkpoint.data_fingerprint(train_manifest)
 
-    # Resume or start
+    folder, state = _resume_state(out_dir, cfg, labels, fingerprint, resume=resume, show=show)
+    model, pretrained = _build_model(cfg, len(labels), device, state)
+    cut = (getattr(model, "patch_frames", test_feat.patch_frames), getattr(model, "patch_hop", test_feat.patch_hop_frames))
+
+    data = decode(train_manifest, labels, seconds=cfg.seconds, sample_rate=test_feat.sample_rate,
+                  workers=cfg.workers, progress=show, desc="decode train", padding=cfg.padding)
+    batcher, items, item_targets, selection = _training_items(cfg, data, train_feats, test_feat, device,
+                                                              cut if segment else None)
+    weight = class_weights(item_targets, len(labels)).to(device) if cfg.class_weighted else None
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_step, gamma=cfg.lr_decay)
+    autocast, scaler = autocast_for(cfg.amp, device)
+
+    history, start_epoch, best = _restore(folder, state, model, optimizer, scheduler, scaler, device)
+    train_model = _wrap(model, ctx)
+    val = None
+    if val_manifest is not None and ctx.is_main:
+        val = decode(val_manifest, labels, seconds=cfg.seconds, sample_rate=test_feat.sample_rate,
+                     workers=cfg.workers, progress=show, desc="decode val", padding=cfg.padding)
+
+    base_card = {
+        "labels": labels,
+        "features": test_feat,
+        "training": cfg.to_dict() | {"features": test_feat.name, "segment_training": segment, "items_per_epoch": len(items),
+                                     "segment_frames": list(cut) if segment else None, "world_size": ctx.world_size}
+        | ({"pretrained_weights": pretrained} if pretrained else {}),
+        "data": {"fingerprint": fingerprint, "corpus": train_manifest.corpus, "clips": len(data.targets),
+                 "counts": dict(train_manifest.counts()), "speakers": train_manifest.speakers()},
+        "extra": {"gds": selection} if selection else {},
+    }
+    step = _EpochStep(train_model, batcher, items, item_targets, weight, optimizer, scheduler, scaler, autocast, cfg,
+                      ctx, len(labels))
+    return _Run(cfg=cfg, ctx=ctx, out_dir=out_dir, show=show, model=model, step=step, labels=labels,
+                test_feat=test_feat, val=val, val_manifest=val_manifest, base_card=base_card, fingerprint=fingerprint,
+                pretrained=pretrained, selection=selection, start_epoch=start_epoch, history=history, best=best)
+
+
+def _resume_state(out_dir: Path, cfg: TrainConfig, labels: list[str], fingerprint: str, *, resume: bool,
+                  show: bool) -> tuple[Path | None, dict | None]:
+    """(newest epoch folder, its trainer state) to resume from, or (None, None) to start afresh.
+
+    A folder that holds a run is only continued with ``resume`` and the settings, labels and data it was trained with.
+    """
     latest = _latest(out_dir)
     if latest is not None and not resume:
         raise ConfigError(
             f"{out_dir} already holds a training run (last checkpoint {latest.name}). "
             "Resume it with --resume (resume=True), or choose another output folder."
         )
-    state = None
     if resume and latest is not None:
         state = checkpoint.load_state(latest, TRAINER)
         differ = _settings_differ(TrainConfig.from_dict(state["config"]).to_dict(), cfg.to_dict())  # older cards: defaults
@@ -459,29 +552,39 @@ def fit(train_manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, *, labe
                 f"Cannot resume {out_dir}: it was trained with other settings ({'; '.join(reasons)}). "
                 "Use the original settings (only epochs, device and workers may change) or another output folder."
             )
-    elif resume and show:
+        return latest, state
+    if resume and show:
         print(f"serwb: no checkpoint in {out_dir}; starting from epoch 1", file=sys.stderr)
+    return None, None
 
-    # Model (patch models say how they cut segments)
+
+def _build_model(cfg: TrainConfig, n_labels: int, device: torch.device,
+                 state: dict | None) -> tuple[torch.nn.Module, list | None]:
+    """The seeded model on ``device`` with the public pretrained weights (a fresh run only: a resumed run's checkpoint
+    holds them, and its record of what was loaded); (model, that record or None)."""
+    from core import models
+
     torch.manual_seed(cfg.seed)
-    model = models.build(cfg.model, len(labels), **dict(cfg.model_cfg)).to(device)
-    pretrained = None  # what was loaded; on --resume the checkpoint holds the weights and its record
+    model = models.build(cfg.model, n_labels, **dict(cfg.model_cfg)).to(device)
     if state is not None:
-        pretrained = state.get("pretrained")
-    elif cfg.pretrained:
+        return model, state.get("pretrained")
+    if cfg.pretrained:
         from core.models.pretrained import load_pretrained
 
-        pretrained = [load_pretrained(model, branch, path) for branch, path in cfg.pretrained]
-    cut = (getattr(model, "patch_frames", test_feat.patch_frames), getattr(model, "patch_hop", test_feat.patch_hop_frames))
+        return model, [load_pretrained(model, branch, path) for branch, path in cfg.pretrained]
+    return model, None
 
-    # Data: decode once; items = (clip, version, patch)
-    data = decode(train_manifest, labels, seconds=cfg.seconds, sample_rate=test_feat.sample_rate,
-                  workers=cfg.workers, progress=show, desc="decode train", padding=cfg.padding)
+
+def _training_items(cfg: TrainConfig, data: Decoded, train_feats: list[FeatureConfig], test_feat: FeatureConfig,
+                    device: torch.device,
+                    cut: tuple[int, int] | None) -> tuple[_Batcher, torch.Tensor, torch.Tensor, dict | None]:
+    """(batcher, items, their targets, GDS report) for the decoded training clips. An item is (clip, version, patch):
+    every clip (or, for segment training with ``cut``, every kept patch) under each training version."""
     n_clips, n_versions = len(data.targets), len(train_feats)
-    batcher = _Batcher(data.waves, train_feats, device, cut if segment else None, cfg.augmentation,
+    batcher = _Batcher(data.waves, train_feats, device, cut, cfg.augmentation,
                        spans=data.spans if cfg.padding == "noise-floor" else None)
     selection = None
-    if segment:
+    if cut is not None:
         per_clip = n_patches(num_frames(data.waves.shape[1], test_feat), *cut)
         if cfg.gds_threshold is not None:
             gds_batcher = _Batcher(data.waves, [test_feat], device, cut)
@@ -494,106 +597,40 @@ def fit(train_manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, *, labe
     item_targets = data.targets[items[:, 0]]
     if len(items) == 0:
         raise CorpusError("Gaussian data selection dropped every training segment; lower gds_threshold.")
+    return batcher, items, item_targets, selection
 
-    # Loss, optimiser
-    weight = class_weights(item_targets, len(labels)).to(device) if cfg.class_weighted else None
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_step, gamma=cfg.lr_decay)
-    autocast, scaler = _autocast(cfg.amp, device)
-    history: list[dict] = []
-    start_epoch = 0
-    if state is not None:
-        from safetensors.torch import load_file
 
-        model.load_state_dict(load_file(str(latest / checkpoint.WEIGHTS), device=str(device)), strict=True)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if scaler is not None and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        history, start_epoch = list(state["history"]), int(state["epoch"])
-    best = state.get("best") if state is not None else None  # early stopping: {"epoch", "UA", "weights"}
-    train_model: torch.nn.Module = model
-    if ctx.distributed:
-        if device.type == "cuda":
-            train_model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        train_model = torch.nn.parallel.DistributedDataParallel(
-            train_model, device_ids=[device.index] if device.type == "cuda" else None)
+def _restore(folder: Path | None, state: dict | None, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+             scheduler: Any, scaler: Any, device: torch.device) -> tuple[list[dict], int, dict | None]:
+    """Load a resumed run's weights, optimiser, scheduler and scaler state; (history, epochs done, best epoch)."""
+    if state is None:
+        return [], 0, None
+    from safetensors.torch import load_file
 
-    val = None
-    if val_manifest is not None and ctx.is_main:
-        val = decode(val_manifest, labels, seconds=cfg.seconds, sample_rate=test_feat.sample_rate,
-                     workers=cfg.workers, progress=show, desc="decode val", padding=cfg.padding)
+    model.load_state_dict(load_file(str(folder / checkpoint.WEIGHTS), device=str(device)), strict=True)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    if scaler is not None and state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+    return list(state["history"]), int(state["epoch"]), state.get("best")
 
-    base_card = {
-        "labels": labels,
-        "features": test_feat,
-        "training": cfg.to_dict() | {"features": test_feat.name, "segment_training": segment, "items_per_epoch": len(items),
-                                     "segment_frames": list(cut) if segment else None, "world_size": ctx.world_size}
-        | ({"pretrained_weights": pretrained} if pretrained else {}),
-        "data": {"fingerprint": fingerprint, "corpus": train_manifest.corpus, "clips": n_clips,
-                 "counts": dict(train_manifest.counts()), "speakers": train_manifest.speakers()},
-        "extra": {"gds": selection} if selection else {},
-    }
 
-    step = _EpochStep(train_model, batcher, items, item_targets, weight, optimizer, scheduler, scaler, autocast, cfg,
-                      ctx, len(labels))
-    bar = tqdm(range(start_epoch, cfg.epochs), desc=f"train {cfg.model}", unit="epoch", disable=not show,
-               initial=start_epoch, total=cfg.epochs)
-    for epoch in bar:
-        if best is not None and cfg.patience and epoch - best["epoch"] >= cfg.patience:
-            break  # also on resume: a stopped run stays stopped
-        record = _train_epoch(step, epoch)
-        if val is not None:
-            summary = _validate(model, val, test_feat, labels, cfg.batch_size)
-            record |= {"val_UA": summary["UA"], "val_WA": summary["WA"], "val_ACC": summary["ACC"]}
-            if cfg.patience and (best is None or summary["UA"] > best["UA"]):
-                best = {"epoch": epoch + 1, "UA": summary["UA"],
-                        "weights": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}}
-        if cfg.patience and ctx.distributed:  # every rank must stop at the same epoch
-            best = _broadcast_best_epoch(best, device)
-        history.append(record)
-        bar.set_postfix({k: f"{record[k]:.3f}" for k in ("loss", "train_UA", "val_UA") if k in record})
-        if ctx.is_main:
-            trainer_state = {
-                "epoch": epoch + 1,
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict() if scaler is not None else None,
-                "rng": {"scheme": "per-epoch seeds", "seed": cfg.seed, "next_epoch": epoch + 1},
-                "history": history,
-                "config": cfg.to_dict(),
-                "labels": labels,
-                "data_fingerprint": fingerprint,
-                "world_size": ctx.world_size,
-                "pretrained": pretrained,
-                "best": best,
-            }
-            _write_epoch(out_dir, epoch + 1, model, base_card | {"metrics": {"history": history}}, trainer_state)
-        distributed.barrier(ctx)
-    bar.close()
+def _wrap(model: torch.nn.Module, ctx: distributed.Context) -> torch.nn.Module:
+    """The model as trained: DistributedDataParallel under torchrun (SyncBatchNorm on CUDA), else ``model``."""
+    if not ctx.distributed:
+        return model
+    if ctx.device.type == "cuda":
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    return torch.nn.parallel.DistributedDataParallel(
+        model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
 
-    final_metrics: dict = {"history": history}
-    if cfg.patience and best is not None:
-        if ctx.is_main:
-            model.load_state_dict({k: v.to(device) for k, v in best["weights"].items()})
-        final_metrics["early_stopping"] = {
-            "monitor": "val_UA", "patience": cfg.patience, "best_epoch": best["epoch"], "best_val_UA": best["UA"],
-            "epochs_run": len(history), "val_speakers": val_manifest.speakers(), "val_clips": len(val_manifest)}
-    model.eval()
-    if val is not None:
-        final_metrics["validation"] = _validate(model, val, test_feat, labels, cfg.batch_size)
-    path = out_dir / FINAL
-    card = checkpoint.card_for(model, base_card | {"metrics": final_metrics})
-    if ctx.is_main:
-        card = checkpoint.save(model, card, path)
-    distributed.barrier(ctx)
-    return TrainResult(model=model, card=card, labels=labels, history=history, path=path, n_items=len(items),
-                       selection=selection)
+
+# ----------------------------------------------------------------------------- fit: epoch
 
 
 @dataclass
 class _EpochStep:
-    """What one training epoch needs (built once by ``fit``)."""
+    """What one training epoch needs (built once by ``_prepare``)."""
 
     model: torch.nn.Module  # the model as trained (DDP-wrapped under torchrun)
     batcher: "_Batcher"
@@ -658,6 +695,23 @@ def _train_epoch(step: _EpochStep, epoch: int) -> dict:
             "train_WA": float(confusion.diag().sum() / confusion.sum()), "lr": lr}
 
 
+def _epoch(run: _Run, epoch: int) -> dict:
+    """Train one epoch, validate (rank 0) and keep the best epoch's weights for early stopping; the epoch's record,
+    also appended to the run's history."""
+    cfg = run.cfg
+    record = _train_epoch(run.step, epoch)
+    if run.val is not None:
+        summary = _validate(run.model, run.val, run.test_feat, run.labels, cfg.batch_size)
+        record |= {"val_UA": summary["UA"], "val_WA": summary["WA"], "val_ACC": summary["ACC"]}
+        if cfg.patience and (run.best is None or summary["UA"] > run.best["UA"]):
+            run.best = {"epoch": epoch + 1, "UA": summary["UA"],
+                        "weights": {k: v.detach().to("cpu", copy=True) for k, v in run.model.state_dict().items()}}
+    if cfg.patience and run.ctx.distributed:  # every rank must stop at the same epoch
+        run.best = _broadcast_best_epoch(run.best, run.ctx.device)
+    run.history.append(record)
+    return record
+
+
 def _validate(model: torch.nn.Module, val: Decoded, features: FeatureConfig, labels: Sequence[str],
               batch_size: int) -> dict:
     """Metrics of ``model`` on the decoded validation clips (whole clips, as at test time)."""
@@ -671,6 +725,32 @@ def _broadcast_best_epoch(best: dict | None, device: torch.device) -> dict:
     epoch = torch.tensor([best["epoch"] if best else 0], device=device)
     torch.distributed.broadcast(epoch, 0)
     return best if best is not None and best["epoch"] == int(epoch) else {"epoch": int(epoch), "UA": float("nan"), "weights": {}}
+
+
+# ----------------------------------------------------------------------------- fit: evaluate and save
+
+
+def _save_epoch(run: _Run, epoch: int) -> None:
+    """Rank 0 writes the epoch checkpoint (model, card, trainer state: what a resumed run needs); all ranks wait."""
+    if run.ctx.is_main:
+        step, cfg = run.step, run.cfg
+        trainer_state = {
+            "epoch": epoch + 1,
+            "optimizer": step.optimizer.state_dict(),
+            "scheduler": step.scheduler.state_dict(),
+            "scaler": step.scaler.state_dict() if step.scaler is not None else None,
+            "rng": {"scheme": "per-epoch seeds", "seed": cfg.seed, "next_epoch": epoch + 1},
+            "history": run.history,
+            "config": cfg.to_dict(),
+            "labels": run.labels,
+            "data_fingerprint": run.fingerprint,
+            "world_size": run.ctx.world_size,
+            "pretrained": run.pretrained,
+            "best": run.best,
+        }
+        _write_epoch(run.out_dir, epoch + 1, run.model, run.base_card | {"metrics": {"history": run.history}},
+                     trainer_state)
+    distributed.barrier(run.ctx)
 
 
 def _write_epoch(out_dir: Path, epoch: int, model: torch.nn.Module, card: Mapping, trainer_state: Mapping) -> Path:
@@ -691,6 +771,35 @@ def _write_epoch(out_dir: Path, epoch: int, model: torch.nn.Module, card: Mappin
             else:
                 old.unlink(missing_ok=True)
     return root / name
+
+
+def _final_metrics(run: _Run) -> dict:
+    """Put the best epoch's weights back (early stopping), switch to eval mode and evaluate on the validation clips:
+    the final card's metrics."""
+    cfg, best = run.cfg, run.best
+    final: dict = {"history": run.history}
+    if cfg.patience and best is not None:
+        if run.ctx.is_main:
+            run.model.load_state_dict({k: v.to(run.ctx.device) for k, v in best["weights"].items()})
+        final["early_stopping"] = {
+            "monitor": "val_UA", "patience": cfg.patience, "best_epoch": best["epoch"], "best_val_UA": best["UA"],
+            "epochs_run": len(run.history), "val_speakers": run.val_manifest.speakers(),
+            "val_clips": len(run.val_manifest)}
+    run.model.eval()
+    if run.val is not None:
+        final["validation"] = _validate(run.model, run.val, run.test_feat, run.labels, cfg.batch_size)
+    return final
+
+
+def _save(run: _Run, final_metrics: dict) -> TrainResult:
+    """Rank 0 saves the final checkpoint (``out_dir/model``) with these metrics in its card; every rank returns it."""
+    path = run.out_dir / FINAL
+    card = checkpoint.card_for(run.model, run.base_card | {"metrics": final_metrics})
+    if run.ctx.is_main:
+        card = checkpoint.save(run.model, card, path)
+    distributed.barrier(run.ctx)
+    return TrainResult(model=run.model, card=card, labels=run.labels, history=run.history, path=path,
+                       n_items=len(run.step.items), selection=run.selection)
 
 
 def load_latest(out_dir: str | Path, device: str | torch.device = "auto") -> tuple[torch.nn.Module, checkpoint.Card]:

@@ -15,11 +15,10 @@ the whole report, which ``out_dir/metrics.json`` holds too.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Callable
 
-from core import checkpoint
+from core import checkpoint, jsonsafe
 from core.data.corpora import Manifest
 from core.data.splits import has_split, holdout
 from core.errors import ConfigError, CorpusError
@@ -108,6 +107,6 @@ def train(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, *, folds: i
     if ctx.is_main:
         card = dataclasses.replace(result.card, metrics=dict(result.card.metrics) | report)
         result.card = checkpoint.save(result.model, card, result.path)
-        (out_dir / "metrics.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        (out_dir / "metrics.json").write_text(jsonsafe.dumps(report) + "\n", encoding="utf-8")
         say(f"wrote {result.path}")
     return Trained(result, report)
