@@ -40,6 +40,7 @@ from core import __version__, devices
 from core.errors import CheckpointError, ConfigError
 from core.features import PRESETS, FeatureConfig
 from core.hashing import sha256_file  # noqa: F401  (also re-exported: checkpoint.sha256_file)
+from core.jsonsafe import plain
 
 FORMAT = "serwb-checkpoint/1"
 WEIGHTS = "model.safetensors"
@@ -57,15 +58,6 @@ _CONVERT_HINT = (
 
 def _frozen(mapping: Mapping | None) -> Mapping:
     return MappingProxyType(dict(mapping or {}))
-
-
-def _thaw(value: Any) -> Any:
-    """Mappings/tuples -> plain dicts/lists for JSON."""
-    if isinstance(value, Mapping):
-        return {k: _thaw(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_thaw(v) for v in value]
-    return value
 
 
 @dataclass(frozen=True)
@@ -105,16 +97,16 @@ class Card:
     def to_dict(self) -> dict:
         return {
             "format": FORMAT,
-            "model": {"name": self.model, "config": _thaw(self.model_config), "num_classes": self.num_classes},
+            "model": {"name": self.model, "config": plain(self.model_config), "num_classes": self.num_classes},
             "labels": list(self.labels),
             "features": None if self.features is None else {"preset": self.features.name, "config": self.features.to_dict()},
-            "training": None if self.training is None else _thaw(self.training),
-            "metrics": _thaw(self.metrics),
-            "data": _thaw(self.data),
+            "training": None if self.training is None else plain(self.training),
+            "metrics": plain(self.metrics),
+            "data": plain(self.data),
             "serwb_version": self.serwb_version,
             "created_at": self.created_at,
             "weights_sha256": self.weights_sha256,
-            "extra": _thaw(self.extra),
+            "extra": plain(self.extra),
         }
 
     @classmethod
@@ -298,7 +290,7 @@ def write_files(model: torch.nn.Module, card: Card | Mapping | None, folder: str
     """Write ``model.safetensors`` and ``card.json`` into an existing ``folder`` (not atomic: see ``save``)."""
     card = card_for(model, card)
     try:
-        json.dumps(_thaw(card.model_config))
+        json.dumps(plain(card.model_config))
     except TypeError as e:
         raise CheckpointError(f"The model's config is not JSON-able ({e}); fix the model's .config.") from None
     folder = Path(folder)

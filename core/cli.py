@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from core import __version__
+from core import __version__, jsonsafe
 from core.errors import ConfigError, SerwbError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -84,8 +84,6 @@ def _train(args: argparse.Namespace) -> None:
 
 def _evaluate(args: argparse.Namespace) -> None:
     """Metrics of a checkpoint on a corpus: metrics.json and a confusion-matrix PNG."""
-    import json
-
     from core import checkpoint
     from core.data.corpora import load_manifest
     from core.data.splits import has_split
@@ -111,7 +109,7 @@ def _evaluate(args: argparse.Namespace) -> None:
                "weights_sha256": card.weights_sha256, "corpus": str(Path(args.corpus).resolve()), "split": split}
     out = Path(args.out) if args.out else Path("evaluation") / _slug(Path(args.checkpoint), Path(args.corpus), split)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    (out / "metrics.json").write_text(jsonsafe.dumps(result) + "\n", encoding="utf-8")
     from core.figures import confusion_figure
 
     confusion_figure(result["confusion"], result["labels"],
@@ -126,7 +124,6 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 def _baseline_egemaps(args: argparse.Namespace) -> None:
     """The eGeMAPS + SVM peer baseline on the folds of ``serwb train --folds K [--grouped]``: metrics.json."""
-    import json
     import time
 
     from core.baseline import evaluate_baseline
@@ -153,7 +150,7 @@ def _baseline_egemaps(args: argparse.Namespace) -> None:
     name = corpus.resolve().name if corpus.is_dir() else corpus.resolve().parent.name
     out = Path(args.out) if args.out else Path("evaluation") / f"baseline-egemaps-{name}"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    (out / "metrics.json").write_text(jsonsafe.dumps(result) + "\n", encoding="utf-8")
     print(f"wrote {out / 'metrics.json'}")
 
 
@@ -237,8 +234,6 @@ def _method_settings(settings, pairs: list[str]):
 
 def _evaluate_explanations(args: argparse.Namespace) -> None:
     """Localisation (planted cues), faithfulness and sanity tables for a checkpoint on a corpus."""
-    import json
-
     from tqdm import tqdm
 
     from core import checkpoint
@@ -276,7 +271,7 @@ def _evaluate_explanations(args: argparse.Namespace) -> None:
     provenance = {"checkpoint": str(Path(args.checkpoint).resolve()), "model": card.model,
                   "weights_sha256": card.weights_sha256, "corpus": str(Path(args.corpus).resolve()),
                   "removed": args.removed}
-    (out / "explanations.json").write_text(json.dumps(results | provenance, indent=2) + "\n", encoding="utf-8")
+    (out / "explanations.json").write_text(jsonsafe.dumps(results | provenance) + "\n", encoding="utf-8")
     text = tables.markdown(results)
     (out / "explanations.md").write_text(text, encoding="utf-8")
     print(text)
@@ -301,8 +296,6 @@ def _removed_as(kind: str):
 def _localisation_over_folds(args: argparse.Namespace, folds: list[Path], manifest, methods, settings) -> None:
     """The localisation table pooled over cross-validation fold models, each on the cue clips of the speakers
     held out from it, so that a model trained on every speaker can still be judged on voices it never heard."""
-    import json
-
     from tqdm import tqdm
 
     from core import checkpoint
@@ -323,7 +316,7 @@ def _localisation_over_folds(args: argparse.Namespace, folds: list[Path], manife
     provenance = {"folds": [str(f.resolve()) for f in folds], "corpus": str(Path(args.corpus).resolve()),
                   "removed": args.removed,
                   "protocol": "each fold model on the planted-cue clips of the speakers held out from its training"}
-    (out / "explanations.json").write_text(json.dumps(results | provenance, indent=2) + "\n", encoding="utf-8")
+    (out / "explanations.json").write_text(jsonsafe.dumps(results | provenance) + "\n", encoding="utf-8")
     text = tables.markdown(results)
     (out / "explanations.md").write_text(text, encoding="utf-8")
     print(text)

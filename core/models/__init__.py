@@ -9,10 +9,10 @@
 Importing this package registers every model (each module's ``@register_model`` runs).
 """
 
-from core.models.registry import (
-    ClassifierHead, ModelSpec, PatchModel, SerModel, available, build, default_config, demo_config,
-    num_parameters, register_model, spec,
-)
+from core.models.base import PatchModel, SerModel
+from core.models.layers import ClassifierHead
+from core.models.registry import available, build, default_config, demo_config, num_parameters, register_model, spec
+from core.models.spec import ModelSpec
 from core.models.eca import ECA
 from core.models import cnn, cnn3d, fusion, sequence, vggish, yamnet  # noqa: F401,E402  (registration)
 

@@ -19,10 +19,11 @@ from torch import nn
 
 from core.errors import ConfigError
 from core.models.eca import ECA
-from core.models.registry import (
-    ClassifierHead, ModelSpec, SerModel, check_bool, check_float, check_int, check_ints, he_init, pad_frames,
-    register_model, upsample_2d,
-)
+from core.models.base import SerModel
+from core.models.checks import check_bool, check_float, check_int, check_ints
+from core.models.layers import ClassifierHead, he_init, pad_frames, upsample_2d
+from core.models.registry import register_model
+from core.models.spec import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,22 @@ class ConvBlock(nn.Module):
         return self.eca(x) if self.eca is not None else x
 
 
+_S0 = "S0 (Kim & Kwon, arXiv 2409.04007)"
+
+
+CNN_SPEC = ModelSpec(
+    name="cnn", paper="S0", input_kind="log-mel", feature_preset="stft-v8",
+    cam_layers=("blocks.5",), eca_taps=(), has_attention=False, min_frames=1,
+    description=f"{_S0} baseline: 6 conv blocks (16·n·i channels), GAP, 2-layer head; no ECA",
+)
+
+CNN_ECA_SPEC = ModelSpec(
+    name="cnn-eca", paper="S0", input_kind="log-mel", feature_preset="stft-v8",
+    cam_layers=("blocks.5",), eca_taps=("blocks.4.eca", "blocks.5.eca"), has_attention=False, min_frames=1,
+    description=f"{_S0}: 6 conv blocks with efficient channel attention after blocks 5 and 6 (k=7)",
+)
+
+
 class CnnEca(SerModel):
     bands = 64  # log-mel bands (the conv stack itself would take any number >= 32)
 
@@ -74,6 +91,11 @@ class CnnEca(SerModel):
         self.head = ClassifierHead(in_ch, num_classes, hidden=in_ch, dropout=dropout)
         self.num_features = in_ch
         he_init(self)
+
+    @property
+    def default_spec(self) -> ModelSpec:
+        """S0's CNN-ECA, or its baseline CNN when no block has ECA."""
+        return CNN_ECA_SPEC if self.eca_blocks else CNN_SPEC
 
     def adapt_spec(self, spec: ModelSpec) -> ModelSpec:
         return replace(spec, eca_taps=tuple(f"blocks.{i - 1}.eca" for i in self.eca_blocks))
@@ -98,9 +120,6 @@ class CnnEca(SerModel):
         return upsample_2d(cam, (self.bands, covered))[..., :n_frames]
 
 
-_S0 = "S0 (Kim & Kwon, arXiv 2409.04007)"
-
-
 def _cnn(num_classes, n, eca_kernel, eca_blocks, dropout, cmn=False) -> CnnEca:
     check_int("n", n)
     check_float("dropout", dropout, 0.0, 1.0)
@@ -113,11 +132,7 @@ def _cnn(num_classes, n, eca_kernel, eca_blocks, dropout, cmn=False) -> CnnEca:
 
 
 @register_model(
-    ModelSpec(
-        name="cnn", paper="S0", input_kind="log-mel", feature_preset="stft-v8",
-        cam_layers=("blocks.5",), eca_taps=(), has_attention=False, min_frames=1,
-        description=f"{_S0} baseline: 6 conv blocks (16·n·i channels), GAP, 2-layer head; no ECA",
-    ),
+    CNN_SPEC,
     demo={"n": 1},
 )
 def cnn(num_classes: int, *, n: int = 4, dropout: float = 0.0, cmn: bool = False) -> CnnEca:
@@ -125,11 +140,7 @@ def cnn(num_classes: int, *, n: int = 4, dropout: float = 0.0, cmn: bool = False
 
 
 @register_model(
-    ModelSpec(
-        name="cnn-eca", paper="S0", input_kind="log-mel", feature_preset="stft-v8",
-        cam_layers=("blocks.5",), eca_taps=("blocks.4.eca", "blocks.5.eca"), has_attention=False, min_frames=1,
-        description=f"{_S0}: 6 conv blocks with efficient channel attention after blocks 5 and 6 (k=7)",
-    ),
+    CNN_ECA_SPEC,
     demo={"n": 1},
 )
 def cnn_eca(num_classes: int, *, n: int = 4, eca_kernel: int = 7, eca_blocks: tuple[int, ...] = (5, 6),

@@ -21,9 +21,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.models.registry import (
-    ClassifierHead, ModelSpec, SerModel, check_float, check_int, pad_frames, register_model,
-)
+from core.models.base import SerModel
+from core.models.checks import check_float, check_int
+from core.models.layers import ClassifierHead, pad_frames
+from core.models.registry import register_model
+from core.models.spec import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,16 @@ class Conv3dBlock(nn.Module):
         return self.pool(self.act(self.bn(self.conv(self.pad(x)))))
 
 
+CNN3D_SPEC = ModelSpec(
+    name="cnn3d", paper="S1", input_kind="volume", feature_preset="stft-v3",
+    cam_layers=("blocks.2",), eca_taps=(), has_attention=False, min_frames=1,
+    description="S1 (Kim et al., ACII 2017): log-mel cut into T segments of L frames, Conv3d blocks with "
+    "shallow kernels across segments, GAP, embedding, classes",
+)
+
+
 class Cnn3d(SerModel):
+    default_spec = CNN3D_SPEC
     bands = 64
 
     def __init__(self, num_classes: int, segments: int, segment_frames: int, width: int, embed_dim: int,
@@ -118,12 +129,7 @@ class Cnn3d(SerModel):
 
 
 @register_model(
-    ModelSpec(
-        name="cnn3d", paper="S1", input_kind="volume", feature_preset="stft-v3",
-        cam_layers=("blocks.2",), eca_taps=(), has_attention=False, min_frames=1,
-        description="S1 (Kim et al., ACII 2017): log-mel cut into T segments of L frames, Conv3d blocks with "
-        "shallow kernels across segments, GAP, embedding, classes",
-    ),
+    CNN3D_SPEC,
     demo={"width": 8, "embed_dim": 32},
 )
 def cnn3d(num_classes: int, *, segments: int = 10, segment_frames: int = 30, width: int = 32, embed_dim: int = 128,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from core.models.registry import check_int
+from core.models.checks import check_int
 
 
 class ECA(nn.Module):

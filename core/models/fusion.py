@@ -32,9 +32,11 @@ import torch
 from torch import nn
 
 from core.features import PRESETS
-from core.models.registry import (
-    ClassifierHead, ModelSpec, PatchModel, check_bool, check_float, check_int, register_model,
-)
+from core.models.base import PatchModel
+from core.models.checks import check_bool, check_float, check_int
+from core.models.layers import ClassifierHead
+from core.models.registry import register_model
+from core.models.spec import ModelSpec
 from core.models.vggish import VGGISH_POOL_TAPS, VGGishTrunk
 from core.models.yamnet import YAMNetTrunk
 
@@ -63,7 +65,21 @@ def _channels_at(features: nn.Sequential, index: int) -> int:
     return [m for m in features[: index + 1] if isinstance(m, nn.Conv2d)][-1].out_channels
 
 
+# Grad-CAM layers: the deepest *fused* maps, VGGish pool4 (features.15) and YAMNet layer 12, both 6 x 4 per patch,
+# so the two branch maps share one grid and add. The VGGish model alone uses its last conv activation
+# (features.14, before pool4), the usual Grad-CAM layer, at twice that resolution.
+FUSION_SPEC = ModelSpec(
+    name="fusion", paper="S3", input_kind="patch", feature_preset="vggish",
+    cam_layers=("vggish_branch.features.15", "yamnet_branch.layer12"), eca_taps=(), has_attention=False,
+    min_frames=1,
+    description="S3 (Kim & Kwak, Appl. Sci. 2024): VGGish pool2/3/4 + YAMNet layer 4/6/12 maps fused "
+    "per level, pooled, classifier head; clip = mean of patch logits",
+)
+
+
 class FusionModel(PatchModel):
+    default_spec = FUSION_SPEC
+
     def __init__(self, num_classes: int, width: float, hidden: int, dropout: float, patch_hop: int,
                  input_norm: bool = False):
         super().__init__()
@@ -121,17 +137,8 @@ class FusionModel(PatchModel):
         return self._head(self.pooled(self.forward_features(x)) * mask, pre_logits=False)
 
 
-# Grad-CAM layers: the deepest *fused* maps, VGGish pool4 (features.15) and YAMNet layer 12, both 6 x 4 per patch,
-# so the two branch maps share one grid and add. The VGGish model alone uses its last conv activation
-# (features.14, before pool4), the usual Grad-CAM layer, at twice that resolution.
 @register_model(
-    ModelSpec(
-        name="fusion", paper="S3", input_kind="patch", feature_preset="vggish",
-        cam_layers=("vggish_branch.features.15", "yamnet_branch.layer12"), eca_taps=(), has_attention=False,
-        min_frames=1,
-        description="S3 (Kim & Kwak, Appl. Sci. 2024): VGGish pool2/3/4 + YAMNet layer 4/6/12 maps fused "
-        "per level, pooled, classifier head; clip = mean of patch logits",
-    ),
+    FUSION_SPEC,
     demo={"width": 0.25, "hidden": 64},
 )
 def fusion(num_classes: int, *, width: float = 1.0, hidden: int = 256, dropout: float = 0.3,

@@ -129,7 +129,7 @@ def load_pretrained(model: nn.Module, branch: str, path: str | os.PathLike) -> d
     _check_suffix(path)
     shapes_now = {k: tuple(v.shape) for k, v in target.state_dict().items()}
     # The tensors the file fills: a whole model's trunk (not its head), or all of a fusion branch.
-    own = {k: shapes_now[k] for k in (model._trunk_keys if attr is None else shapes_now)}
+    own = {k: shapes_now[k] for k in (model.trunk_keys if attr is None else shapes_now)}
     reference = reference_shapes(branch)
     _check_width(model, attr, own, branch, reference)
     state = _read(path)

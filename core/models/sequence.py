@@ -33,9 +33,11 @@ from dataclasses import replace
 import torch
 from torch import nn
 
-from core.models.registry import (
-    ClassifierHead, ModelSpec, SerModel, check_bool, check_choice, check_float, check_int, check_ints, register_model,
-)
+from core.models.base import SerModel
+from core.models.checks import check_bool, check_choice, check_float, check_int, check_ints
+from core.models.layers import ClassifierHead
+from core.models.registry import register_model
+from core.models.spec import ModelSpec
 
 _S2 = "S2 (Mountzouris et al., Electronics 2023)"
 
@@ -48,6 +50,18 @@ def luong_dot_attention(states: torch.Tensor, query: torch.Tensor, scale: float 
 
 
 QUERIES = ("last", "mean")
+
+
+def _spec(name: str, description: str, **kw) -> ModelSpec:
+    return ModelSpec(name=name, paper="S2", input_kind="mfcc-seq", feature_preset="mfcc40", min_frames=1,
+                     description=f"{_S2}: {description}", **kw)
+
+
+SDNN_SPEC = _spec("sdnn", "dense layers on the time-averaged MFCCs")
+LSTM_SPEC = _spec("lstm", "LSTM over MFCC frames, last hidden state, dense head")
+LSTM_ATN_SPEC = _spec("lstm-atn", "LSTM + Luong dot-product attention (last step vs all steps)", has_attention=True)
+CNN_ATN_SPEC = _spec("cnn-atn", "Conv1d blocks (BN, ReLU, dropout) + Luong dot-product attention", has_attention=True,
+                     cam_layers=("blocks.2",))
 
 
 class LuongHead(nn.Module):
@@ -101,6 +115,8 @@ class SequenceModel(SerModel):
 
 
 class SDNN(SequenceModel):
+    default_spec = SDNN_SPEC
+
     def __init__(self, num_classes, n_mfcc, hidden, dropout, input_norm, cmn=False):
         super().__init__(n_mfcc, input_norm, cmn)
         layers, dim = [], n_mfcc
@@ -123,6 +139,8 @@ class SDNN(SequenceModel):
 class LSTMModel(SequenceModel):
     """LSTM over the frames; the last step's hidden state -> dense -> classes."""
 
+    default_spec = LSTM_SPEC
+
     def __init__(self, num_classes, n_mfcc, hidden, layers, dropout, input_norm, head_dim, cmn=False):
         super().__init__(n_mfcc, input_norm, cmn)
         self.lstm = nn.LSTM(n_mfcc, hidden, num_layers=layers, batch_first=True,
@@ -144,6 +162,8 @@ class LSTMModel(SequenceModel):
 
 class LSTMAttention(LSTMModel):
     """LSTM + Luong dot-product attention; ``head.attn`` is W_c."""
+
+    default_spec = LSTM_ATN_SPEC
 
     def _make_head(self, hidden, num_classes, dropout, attn_dim) -> nn.Module:
         return LuongHead(hidden, attn_dim, num_classes, dropout)
@@ -170,6 +190,8 @@ class ConvBlock1d(nn.Module):
 
 
 class CNNAttention(SequenceModel):
+    default_spec = CNN_ATN_SPEC
+
     def __init__(self, num_classes, n_mfcc, channels, kernel, pool, dropout, attn_dim, input_norm, cmn=False,
                  scaled=False, query="last"):
         super().__init__(n_mfcc, input_norm, cmn)
@@ -207,19 +229,14 @@ def _common(n_mfcc, dropout, input_norm):
     return check_int("n_mfcc", n_mfcc), check_float("dropout", dropout, 0.0, 1.0), check_bool("input_norm", input_norm)
 
 
-def _spec(name: str, description: str, **kw) -> ModelSpec:
-    return ModelSpec(name=name, paper="S2", input_kind="mfcc-seq", feature_preset="mfcc40", min_frames=1,
-                     description=f"{_S2}: {description}", **kw)
-
-
-@register_model(_spec("sdnn", "dense layers on the time-averaged MFCCs"), demo={"hidden": (64, 32)})
+@register_model(SDNN_SPEC, demo={"hidden": (64, 32)})
 def sdnn(num_classes: int, *, n_mfcc: int = 40, hidden: tuple[int, ...] = (256, 128), dropout: float = 0.2,
          input_norm: bool = True, cmn: bool = False) -> SDNN:
     n_mfcc, dropout, input_norm = _common(n_mfcc, dropout, input_norm)
     return SDNN(num_classes, n_mfcc, check_ints("hidden", hidden), dropout, input_norm, check_bool("cmn", cmn))
 
 
-@register_model(_spec("lstm", "LSTM over MFCC frames, last hidden state, dense head"), demo={"hidden": 32, "dense": 16})
+@register_model(LSTM_SPEC, demo={"hidden": 32, "dense": 16})
 def lstm(num_classes: int, *, n_mfcc: int = 40, hidden: int = 128, layers: int = 1, dense: int = 64,
          dropout: float = 0.2, input_norm: bool = True, cmn: bool = False) -> LSTMModel:
     n_mfcc, dropout, input_norm = _common(n_mfcc, dropout, input_norm)
@@ -227,8 +244,7 @@ def lstm(num_classes: int, *, n_mfcc: int = 40, hidden: int = 128, layers: int =
                      input_norm, check_int("dense", dense, minimum=0), check_bool("cmn", cmn))
 
 
-@register_model(_spec("lstm-atn", "LSTM + Luong dot-product attention (last step vs all steps)", has_attention=True),
-                demo={"hidden": 32, "attn_dim": 32})
+@register_model(LSTM_ATN_SPEC, demo={"hidden": 32, "attn_dim": 32})
 def lstm_atn(num_classes: int, *, n_mfcc: int = 40, hidden: int = 128, layers: int = 1, attn_dim: int = 128,
              dropout: float = 0.2, input_norm: bool = True, cmn: bool = False) -> LSTMAttention:
     n_mfcc, dropout, input_norm = _common(n_mfcc, dropout, input_norm)
@@ -237,8 +253,7 @@ def lstm_atn(num_classes: int, *, n_mfcc: int = 40, hidden: int = 128, layers: i
 
 
 @register_model(
-    _spec("cnn-atn", "Conv1d blocks (BN, ReLU, dropout) + Luong dot-product attention", has_attention=True,
-          cam_layers=("blocks.2",)),
+    CNN_ATN_SPEC,
     demo={"channels": (16, 32, 32), "attn_dim": 32},
 )
 def cnn_atn(num_classes: int, *, n_mfcc: int = 40, channels: tuple[int, ...] = (64, 128, 256), kernel: int = 5,

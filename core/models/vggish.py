@@ -19,10 +19,11 @@ import torch
 from torch import nn
 
 from core.features import PRESETS
-from core.models.registry import (
-    ClassifierHead, ModelSpec, PatchModel, check_bool, check_float, check_int, load_trunk_strict, register_model,
-    scaled,
-)
+from core.models.base import PatchModel
+from core.models.checks import check_bool, check_float, check_int
+from core.models.layers import ClassifierHead, load_trunk_strict, scaled
+from core.models.registry import register_model
+from core.models.spec import ModelSpec
 
 # vggish_slim.py: conv1 64, pool1, conv2 128, pool2, conv3 256 x2, pool3, conv4 512 x2, pool4.
 VGGISH_LAYER_DEFS: tuple[int | str, ...] = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M")
@@ -85,8 +86,20 @@ def reference_state_dict_shapes(width: float = 1.0, embeddings: bool = True) -> 
     return {k: tuple(v.shape) for k, v in VGGishTrunk(width, embeddings).state_dict().items()}
 
 
+# Grad-CAM layer: the last conv activation (features.14, before pool4); fusion uses the pooled map it fuses
+# (see core.models.fusion).
+VGGISH_SPEC = ModelSpec(
+    name="vggish", paper="S3", input_kind="patch", feature_preset="vggish",
+    cam_layers=("features.14",), eca_taps=(), has_attention=False, min_frames=1,
+    description="S3 (Kim & Kwak, Appl. Sci. 2024) VGGish branch alone: VGG trunk on 96x64 patches, "
+    "classifier head, clip = mean of patch logits",
+)
+
+
 class VGGishClassifier(PatchModel):
     """VGGish trunk (+ embeddings) + a classifier head per patch; clip logits = mean over patches."""
+
+    default_spec = VGGISH_SPEC
 
     def __init__(self, num_classes: int, width: float, embeddings: bool, hidden: int, dropout: float, patch_hop: int):
         super().__init__()
@@ -95,7 +108,7 @@ class VGGishClassifier(PatchModel):
         # The trunk's modules sit directly on this model so its names are torchvggish's.
         self.features = trunk.features
         self.embeddings = trunk.embeddings
-        self._trunk_keys = tuple(trunk.state_dict())
+        self.trunk_keys = tuple(trunk.state_dict())
         self.head = ClassifierHead(trunk.embedding_size, num_classes, hidden=hidden, dropout=dropout)
         self.num_features = self.head.num_features
 
@@ -117,18 +130,11 @@ class VGGishClassifier(PatchModel):
     def load_reference(self, state_dict: Mapping[str, torch.Tensor]) -> None:
         """Load a torchvggish-style state dict (``features.*``, ``embeddings.*``) into the trunk,
         strictly: every trunk tensor must be present with its shape and nothing else may be."""
-        load_trunk_strict(self, self._trunk_keys, state_dict, "VGGish")
+        load_trunk_strict(self, self.trunk_keys, state_dict, "VGGish")
 
 
-# Grad-CAM layer: the last conv activation (features.14, before pool4); fusion uses the pooled map it fuses
-# (see core.models.fusion).
 @register_model(
-    ModelSpec(
-        name="vggish", paper="S3", input_kind="patch", feature_preset="vggish",
-        cam_layers=("features.14",), eca_taps=(), has_attention=False, min_frames=1,
-        description="S3 (Kim & Kwak, Appl. Sci. 2024) VGGish branch alone: VGG trunk on 96x64 patches, "
-        "classifier head, clip = mean of patch logits",
-    ),
+    VGGISH_SPEC,
     demo={"width": 0.25, "embeddings": False, "hidden": 64},
 )
 def vggish(num_classes: int, *, width: float = 1.0, embeddings: bool = True, hidden: int = 256,

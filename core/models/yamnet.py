@@ -23,9 +23,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.features import PRESETS
-from core.models.registry import (
-    ClassifierHead, ModelSpec, PatchModel, check_float, check_int, load_trunk_strict, register_model, scaled,
-)
+from core.models.base import PatchModel
+from core.models.checks import check_float, check_int
+from core.models.layers import ClassifierHead, load_trunk_strict, scaled
+from core.models.registry import register_model
+from core.models.spec import ModelSpec
 
 # yamnet/params.py
 YAMNET_BATCHNORM_EPSILON = 1e-4
@@ -151,15 +153,25 @@ class YAMNetTrunk(nn.Module):
         return self.taps(x, (self.n_layers,))[0]
 
 
+YAMNET_SPEC = ModelSpec(
+    name="yamnet", paper="S3", input_kind="patch", feature_preset="yamnet",
+    cam_layers=("layer14",), eca_taps=(), has_attention=False, min_frames=1,
+    description="S3 (Kim & Kwak, Appl. Sci. 2024) YAMNet branch alone: MobileNetV1 on 96x64 patches, "
+    "GAP, classifier head, clip = mean of patch logits",
+)
+
+
 class YAMNetClassifier(PatchModel):
     """YAMNet layers (directly on the model, port names) + GAP + classifier head; clip = mean of patches."""
+
+    default_spec = YAMNET_SPEC
 
     def __init__(self, num_classes: int, width: float, hidden: int, dropout: float, patch_hop: int):
         super().__init__()
         self.patch_hop = patch_hop
         self.n_layers = len(YAMNET_LAYER_DEFS)
         channels = _add_layers(self, width, self.n_layers)
-        self._trunk_keys = tuple(self.state_dict())
+        self.trunk_keys = tuple(self.state_dict())
         self.head = ClassifierHead(channels, num_classes, hidden=hidden, dropout=dropout)
         self.num_features = self.head.num_features
 
@@ -177,16 +189,11 @@ class YAMNetClassifier(PatchModel):
 
     def load_reference(self, state_dict: Mapping[str, torch.Tensor]) -> None:
         """Load the port's ``layer*`` tensors strictly (drop its 521-class ``classifier.*`` first)."""
-        load_trunk_strict(self, self._trunk_keys, state_dict, "YAMNet")
+        load_trunk_strict(self, self.trunk_keys, state_dict, "YAMNet")
 
 
 @register_model(
-    ModelSpec(
-        name="yamnet", paper="S3", input_kind="patch", feature_preset="yamnet",
-        cam_layers=("layer14",), eca_taps=(), has_attention=False, min_frames=1,
-        description="S3 (Kim & Kwak, Appl. Sci. 2024) YAMNet branch alone: MobileNetV1 on 96x64 patches, "
-        "GAP, classifier head, clip = mean of patch logits",
-    ),
+    YAMNET_SPEC,
     demo={"width": 0.25, "hidden": 64},
 )
 def yamnet(num_classes: int, *, width: float = 1.0, hidden: int = 256, dropout: float = 0.3,

@@ -84,7 +84,7 @@ def test_the_listening_sliders_recompute_no_map(demo_model):
     map, one re-scoring forward per part, where recomputing LIME alone would take dozens of forward batches."""
     import torch
 
-    from core.models.registry import SerModel
+    from core.models import SerModel
 
     at = with_demo_clip("listen")
     forwards = []

@@ -80,3 +80,23 @@ def test_built_models_count_their_parameters():
     m = models.build("sdnn", 3, hidden=[5])
     assert models.num_parameters(m) == 40 * 2 + 40 * 5 + 5 + 5 * 3 + 3  # input BN, Linear(40,5), Linear(5,3)
     assert isinstance(m, torch.nn.Module)
+
+
+@pytest.mark.parametrize("name", models.available())
+def test_every_model_class_carries_the_registered_spec(name):
+    """A model's class knows its spec without the registry: with what ``build`` set removed, the instance
+    still answers the same spec (cam layers, ECA taps and attention adapted to its settings)."""
+    model = models.build(name, 3, **models.demo_config(name))
+    registered = model.spec
+    del model.__dict__["_spec"]
+    assert model.spec == registered
+    assert model.model_name == name
+
+
+def test_a_cnn_built_directly_has_its_spec():
+    from core.models.cnn import CnnEca
+
+    assert CnnEca(4).spec == models.spec("cnn")
+    with_eca = CnnEca(4, eca_blocks=(5, 6))
+    assert with_eca.spec == models.spec("cnn-eca")
+    assert [with_eca.get_submodule(t) for t in with_eca.spec.eca_taps]  # the taps exist on the module
