@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from core import checkpoint, features, models
+from core import checkpoint, features, figures, models
 from core.cli import main
-from core.explain import report
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "assets" / "models" / "cnn-eca"
@@ -66,8 +65,8 @@ def test_explain_of_a_short_word_draws_the_clip_and_says_where_it_lies_in_the_pa
         drawn[method] = (fig.axes[0].get_xlim(), analysis.clip_offset, analysis.clip_duration)
         return fig
 
-    real_overlay_figure = report.overlay_figure
-    monkeypatch.setattr(report, "overlay_figure", overlay_figure)
+    real_overlay_figure = figures.overlay_figure
+    monkeypatch.setattr(figures, "overlay_figure", overlay_figure)
     out = tmp_path / "out"
     assert main(["explain", str(clip), "--model", str(model), "--methods", "gradcam,occlusion",
                  "--out", str(out), "--quiet"]) == 0

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from core import checkpoint, features, models
+from core import checkpoint, features, figures, models
 from core.audio import load_audio
 from core.data.corpora import load_manifest
-from core.explain import LimeSettings, OcclusionSettings, Settings, analyze, export, report
+from core.explain import LimeSettings, OcclusionSettings, Settings, analyze, export
 from core.explain.dataset import analyze_dataset
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -120,7 +120,7 @@ def test_exported_figures_of_a_padded_clip_are_on_the_clip_timeline_and_the_data
     window, _ = analysis.on_clip(analysis.frame_times)
     assert 0 < window.stop - window.start < len(analysis.frame_times)
     for method in analysis.maps:
-        fig = report.overlay_figure(analysis, method)
+        fig = figures.overlay_figure(analysis, method)
         ax = fig.axes[0]
         assert ax.get_xlim() == pytest.approx((0.0, seconds))
         underlay, overlay = ax.get_images()
@@ -129,16 +129,14 @@ def test_exported_figures_of_a_padded_clip_are_on_the_clip_timeline_and_the_data
             left, right, _, _ = image.get_extent()
             assert abs(left) <= analysis.cfg.hop_ms / 1000 and abs(right - seconds) <= analysis.cfg.hop_ms / 1000
         np.testing.assert_array_equal(underlay.get_array(), analysis.spectrogram[:, window])
-        export.plt.close(fig)
 
-    fig = export.time_curves_figure(analysis)
+    fig = figures.time_curves_figure(analysis)
     ax = fig.axes[0]
     assert ax.get_xlim() == pytest.approx((0.0, seconds))
     for line in ax.get_lines():
         assert line.get_xdata().min() >= 0 and line.get_xdata().max() <= seconds + 1e-9
     gate = ax.collections[0].get_paths()[0].vertices[:, 0]
     assert gate.min() >= 0 and gate.max() <= seconds + 1e-9 and gate.max() > seconds - 0.01
-    export.plt.close(fig)
 
     zf = zipfile.ZipFile(io.BytesIO(export.analysis_zip(analysis, card=card, clip_name="word.flac")))
     info = json.loads(zf.read("analysis.json"))
