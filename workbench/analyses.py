@@ -13,17 +13,22 @@ the model, the method, that method's settings and the target) and its audio vers
 (``core.explain.add_audio``, keyed by the map and the listening settings: focus, keep share, Griffin-Lim). So the
 Listen page's sliders re-derive audio from the cached map and never recompute an attribution. ``merge`` joins
 finished parts into one ``Analysis`` for pages and export; it copies dicts and computes nothing.
+
+The Compare page's numbers (agreement, deletion and insertion curves, the randomisation check) are jobs too,
+keyed by the parts they read and their own settings (``submit_agreement``, ``submit_faithfulness``,
+``submit_sanity``).
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import torch
 
 from core.audio import Clip
-from core.explain import Analysis, FocusSettings, Settings, add_audio, analyze, cache_key
+from core.explain import Analysis, AttributionMap, FocusSettings, Settings, add_audio, analyze, cache_key, evaluate
 from core.explain import methods as registry
 from core.explain.eca import eca_gates, eca_profiles
 from workbench import state
@@ -167,3 +172,41 @@ def ui_settings(settings: Settings, *, target: int | None, focus: FocusSettings 
         if value is not None:
             settings = settings.with_method(name, value)
     return settings
+
+
+# ------------------------------------------------------------------------------ the Compare page's numbers
+
+
+def _derived_key(kind: str, parts: Mapping[str, Job], *params) -> str:
+    """A key for a result computed from finished parts: the parts' keys and the result's own settings."""
+    payload = repr([sorted(j.key for j in parts.values()), params])
+    return f"{kind}:{hashlib.sha256(payload.encode()).hexdigest()}"
+
+
+def submit_agreement(parts: Mapping[str, Job], maps: Mapping[str, AttributionMap], fraction: float) -> Job:
+    """Rank correlation and top-``fraction`` IoU of every pair of ``maps`` (``core.explain.evaluate.agreement``)."""
+    return state.runner().submit(_derived_key("agreement", parts, fraction),
+                                 lambda progress: evaluate.agreement(dict(maps), fraction),
+                                 label="Agreement between methods")
+
+
+def submit_faithfulness(parts: Mapping[str, Job], merged: Analysis, loaded: Loaded,
+                        maps: Mapping[str, AttributionMap], *, unit: str, baseline: str, steps: int) -> Job:
+    """Deletion and insertion curves of ``maps`` on the analysed input (``evaluate.faithfulness``)."""
+    return state.runner().submit(
+        _derived_key("faithfulness", parts, unit, baseline, steps),
+        lambda progress: evaluate.faithfulness(merged.subject(loaded.model), dict(maps), unit=unit,
+                                               baseline_kind=baseline, steps=steps),
+        label="Deletion and insertion curves")
+
+
+def submit_sanity(parts: Mapping[str, Job], merged: Analysis, loaded: Loaded, method: str,
+                  settings: Settings) -> Job:
+    """The cascading-randomisation check of ``method`` with the session's settings (``evaluate.randomisation_check``),
+    on the shared model (``core.explain.subject.model_lock`` guards every use of it)."""
+    target, chosen = merged.target, settings.of(method)
+    return state.runner().submit(
+        _derived_key("sanity", parts, method, chosen),
+        lambda progress: evaluate.randomisation_check(
+            merged.subject(loaded.model), lambda s: registry.explain(method, s, target, chosen)[method]),
+        label=f"Randomisation check of {TITLES[method]}")

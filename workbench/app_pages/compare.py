@@ -3,20 +3,16 @@
 Agreement between methods (Spearman rank correlation, top-k% IoU), deletion and insertion
 curves with their AUC against a random order, the cascading-randomisation sanity check, and
 for the fusion model its VGGish and YAMNet branch maps on one timeline. All numbers come from
-``core.explain.evaluate``; the slower ones run as shared background jobs.
+``core.explain.evaluate``, run as shared background jobs (``workbench.analyses``); the page holds the widgets.
 """
 
 from __future__ import annotations
-
-import hashlib
 
 import pandas as pd
 import streamlit as st
 
 from core.explain import evaluate
 from core.explain.baselines import BASELINES
-from core.explain import methods as registry
-from core.explain.subject import Subject
 from workbench import analyses, checkpoints, state
 from workbench.components import compare_figures, guards
 from workbench.components.progress import outcome, wait, wait_one
@@ -24,16 +20,6 @@ from workbench.components.progress import outcome, wait, wait_one
 st.title("Compare explanations")
 clip, loaded = guards.clip_and_model()
 st.caption(f"**{clip.name}** with model **{loaded.name}**, using the method settings chosen on the Explain page.")
-
-
-def _subject(analysis, loaded) -> Subject:
-    """The analysed input on the shared model (``core.explain.subject.model_lock`` guards every use of it)."""
-    return analysis.subject(loaded.model)
-
-
-def _key(kind: str, jobs: dict, *params) -> str:
-    payload = repr([sorted(j.key for j in jobs.values()), params])
-    return f"{kind}:{hashlib.sha256(payload.encode()).hexdigest()}"
 
 
 @st.fragment
@@ -65,11 +51,14 @@ def compare_view(sha: str, path: str) -> None:
         st.info("Agreement needs at least two maps.", icon=":material/info:")
     else:
         fraction = st.slider("Top share for IoU", 0.05, 0.5, 0.2, 0.05, key="agreement_fraction")
-        pairs = evaluate.agreement(maps, fraction)
-        st.plotly_chart(compare_figures.agreement(pairs, list(maps), fraction), width="stretch", key="agreement")
-        st.dataframe(pd.DataFrame([{"methods": f"{a} vs {b}", "Spearman ρ": s["rank_correlation"],
-                                    f"top {fraction:.0%} IoU": s["top_iou"]} for (a, b), s in pairs.items()]),
-                     hide_index=True, width="stretch")
+        pairs, error = wait_one(analyses.submit_agreement(jobs, maps, fraction), "Agreement between methods")
+        if error is not None:
+            st.error(error, icon=":material/error:")
+        else:
+            st.plotly_chart(compare_figures.agreement(pairs, list(maps), fraction), width="stretch", key="agreement")
+            st.dataframe(pd.DataFrame([{"methods": f"{a} vs {b}", "Spearman ρ": s["rank_correlation"],
+                                        f"top {fraction:.0%} IoU": s["top_iou"]} for (a, b), s in pairs.items()]),
+                         hide_index=True, width="stretch")
 
     st.subheader("Deletion and insertion curves")
     a, b, c = st.columns(3)
@@ -78,12 +67,7 @@ def compare_view(sha: str, path: str) -> None:
                    "frames break a clip more than any one region does.")
     baseline = b.selectbox("Removed means", BASELINES, index=BASELINES.index("mean"), key="faith_baseline")
     steps = c.slider("Steps", 5, 50, 20, key="faith_steps")
-    job = state.runner().submit(
-        _key("faithfulness", jobs, unit, baseline, steps),
-        lambda progress: evaluate.faithfulness(_subject(merged, loaded), maps, unit=unit, baseline_kind=baseline,
-                                               steps=steps),
-        label="Deletion and insertion curves",
-    )
+    job = analyses.submit_faithfulness(jobs, merged, loaded, maps, unit=unit, baseline=baseline, steps=steps)
     curves, error = wait_one(job, "Deletion and insertion curves")
     if error is not None:
         st.error(error, icon=":material/error:")
@@ -100,13 +84,7 @@ def compare_view(sha: str, path: str) -> None:
                            help="The check re-runs the method once per layer: gradient and CAM methods take "
                                 "seconds, perturbation methods (occlusion, LIME, KernelSHAP) minutes.")
     if checked is not None:
-        target, chosen = merged.target, settings.of(checked)
-        job = state.runner().submit(
-            _key("sanity", jobs, checked),
-            lambda progress: evaluate.randomisation_check(
-                _subject(merged, loaded), lambda s: registry.explain(checked, s, target, chosen)[checked]),
-            label=f"Randomisation check of {analyses.TITLES[checked]}",
-        )
+        job = analyses.submit_sanity(jobs, merged, loaded, checked, settings)
         steps_done, error = wait_one(job, "Randomisation check")
         if error is not None:
             st.error(error, icon=":material/error:")
