@@ -20,7 +20,7 @@ from captum.attr import GradientShap, IntegratedGradients, NoiseTunnel, Saliency
 from core.explain.baselines import REMOVAL_HELP, REMOVALS
 from core.explain.maps import AttributionMap
 from core.explain.registry import MethodSpec, register_method, setting
-from core.explain.subject import Subject, model_lock
+from core.explain.subject import Subject, model_lock, reporting
 
 
 @dataclass(frozen=True)
@@ -63,10 +63,12 @@ def integrated_gradients(subject: Subject, target: int,
     started = time.perf_counter()
     removed, base = subject.removed(settings.baseline, settings.seed)
     base = base[None]
+    size = subject.batch_size()
+    forward = reporting(subject.model, -(-settings.n_steps // size) + 2, progress)  # path batches, then both ends
     with model_lock(subject.model):
-        values, delta = IntegratedGradients(subject.model).attribute(
+        values, delta = IntegratedGradients(forward).attribute(
             subject.features[None], baselines=base, target=int(target), n_steps=settings.n_steps,
-            internal_batch_size=subject.batch_size(), return_convergence_delta=True)
+            internal_batch_size=size, return_convergence_delta=True)
     recorded = {**asdict(settings), "baseline": removed, "convergence_delta": float(delta.abs().max())}
     return {"integrated-gradients": subject.make_map("integrated-gradients", values[0], target, recorded, started)}
 
@@ -102,10 +104,12 @@ def gradient_shap(subject: Subject, target: int, settings: GradientShapSettings 
 def smoothgrad(subject: Subject, target: int, settings: SmoothGradSettings = SmoothGradSettings(),
                progress: Callable[[float], None] | None = None) -> dict[str, AttributionMap]:
     started = time.perf_counter()
+    size = subject.batch_size()
+    forward = reporting(subject.model, -(-settings.n_samples // size), progress)
     with model_lock(subject.model):
         torch.manual_seed(settings.seed)  # NoiseTunnel draws its noise from the global RNG
-        values = NoiseTunnel(Saliency(subject.model)).attribute(
+        values = NoiseTunnel(Saliency(forward)).attribute(
             subject.features[None], nt_type="smoothgrad", nt_samples=settings.n_samples,
-            nt_samples_batch_size=subject.batch_size(), stdevs=settings.stdev * _range(subject),
+            nt_samples_batch_size=size, stdevs=settings.stdev * _range(subject),
             target=int(target), abs=False)
     return {"smoothgrad": subject.make_map("smoothgrad", values[0], target, asdict(settings), started)}

@@ -19,7 +19,7 @@ from core.explain.baselines import REMOVAL_HELP, REMOVALS
 from core.explain.lime import grid_for
 from core.explain.maps import AttributionMap
 from core.explain.registry import MethodSpec, register_method, setting
-from core.explain.subject import Subject, model_lock
+from core.explain.subject import Subject, model_lock, reporting
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def kernelshap(subject: Subject, target: int, settings: KernelShapSettings = Ker
     size = settings.batch_size or subject.batch_size()
     with model_lock(subject.model), torch.no_grad():
         torch.manual_seed(settings.seed)  # captum draws the coalitions from the global RNG
-        values = KernelShap(subject.model).attribute(
+        values = KernelShap(reporting(subject.model, 1 + -(-settings.num_samples // size), progress)).attribute(
             subject.features[None], baselines=base, target=int(target), feature_mask=cells,
             n_samples=settings.num_samples, perturbations_per_eval=size)
     recorded = {**asdict(settings), "baseline": removed, "batch_size": size,

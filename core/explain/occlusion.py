@@ -18,7 +18,7 @@ from captum.attr import Occlusion
 from core.explain.baselines import REMOVAL_HELP, REMOVALS
 from core.explain.maps import AttributionMap
 from core.explain.registry import MethodSpec, register_method, setting
-from core.explain.subject import Subject, model_lock
+from core.explain.subject import Subject, model_lock, reporting
 
 MS = dict(low=10.0, high=3000.0, step=10.0)
 
@@ -64,8 +64,9 @@ def occlusion(subject: Subject, target: int, settings: OcclusionSettings = Occlu
     window, strides = _windows(subject, settings)
     per_eval = settings.perturbations_per_eval or subject.batch_size()
     removed, base = subject.removed(settings.baseline, settings.seed)
+    forwards = 1 + -(-_n_windows(subject, settings) // per_eval)  # the clip itself, then the batches of windows
     with model_lock(subject.model), torch.no_grad():
-        values = Occlusion(subject.model).attribute(
+        values = Occlusion(reporting(subject.model, forwards, progress)).attribute(
             subject.features[None],
             sliding_window_shapes=window,
             strides=strides,

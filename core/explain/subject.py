@@ -1,7 +1,7 @@
 """What every explainer works on: a model, one clip's features on the device, and their axes.
 
-Every method in ``core.explain`` has the same call shape (captum's ``Method(...).attribute``
-idea): ``method(subject, target, **settings) -> AttributionMap``.
+Every method in ``core.explain`` has the same call shape (``core.explain.registry``):
+``explain(subject, target, settings, progress) -> {name: AttributionMap}``.
 """
 
 from __future__ import annotations
@@ -45,6 +45,23 @@ def forward_hook(module: nn.Module, hook: Callable) -> Iterator[None]:
         yield
     finally:
         handle.remove()
+
+
+def reporting(forward: Callable, expected_calls: int, progress: Callable[[float], None] | None) -> Callable:
+    """``forward`` reporting ``calls / expected_calls`` to ``progress`` before each call: progress from inside
+    captum's loops (occlusion windows, path steps, coalitions), and the point where a cancelled job stops, since
+    its ``progress`` raises there."""
+    if progress is None:
+        return forward
+    calls = 0
+
+    def counted(*args, **kwargs):
+        nonlocal calls
+        progress(min(0.99, calls / max(1, expected_calls)))
+        calls += 1
+        return forward(*args, **kwargs)
+
+    return counted
 
 
 @dataclass(frozen=True, eq=False)

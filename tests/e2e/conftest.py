@@ -25,11 +25,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def app_url(tmp_path_factory):
+def start_server(log_path: Path) -> tuple[subprocess.Popen, str]:
     """Start the workbench exactly as `make app` does (from the repository root) and wait for health."""
     port = _free_port()
-    log = (tmp_path_factory.mktemp("streamlit") / "server.log").open("w")
+    log = log_path.open("w")
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "workbench/app.py",
          "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true"],
@@ -40,20 +39,29 @@ def app_url(tmp_path_factory):
     while True:
         try:
             if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
+                return server, url
         except OSError:
             pass
         if server.poll() is not None or time.monotonic() > deadline:
             server.kill()
-            pytest.fail(f"streamlit did not become healthy; see {log.name}")
+            pytest.fail(f"streamlit did not become healthy; see {log_path}")
         time.sleep(0.5)
-    yield url
+
+
+def stop_server(server: subprocess.Popen) -> None:
     server.terminate()
     try:
         server.wait(timeout=10)
     except subprocess.TimeoutExpired:
         server.kill()
-    log.close()
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory):
+    """One server for the session's browser tests."""
+    server, url = start_server(tmp_path_factory.mktemp("streamlit") / "server.log")
+    yield url
+    stop_server(server)
 
 
 @pytest.fixture(scope="session")
