@@ -27,10 +27,13 @@ from core.explain import methods as registry
 from core.explain.maps import AttributionMap
 from core.explain.sonify import FocusSettings, focus_clip, griffin_lim_audio, keep_and_remove, top_fraction_mask
 from core.explain.subject import Subject, model_lock
-from core.features import FeatureConfig, frontend
+from core.explain.windows import explain_in_windows, needs_windows
+from core.features import FeatureConfig, frontend, num_frames
 
 METHODS = registry.available()
 DEFAULT_METHODS = registry.default_methods()
+#: The window of a long clip when the card does not say how long the training clips were.
+DEFAULT_WINDOW_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,7 @@ class Analysis:
     clip_duration: float | None = None  # seconds of the clip itself; the model input may be longer (padding)
     padding: str = "zeros"  # how the model pads short clips (its card's training.padding)
     errors: dict[str, str] = field(default_factory=dict)  # method -> message, for methods that could not run
+    window_seconds: float | None = None  # a long clip's maps were stitched from windows this long (None: whole clip)
 
     @property
     def predicted(self) -> int:
@@ -185,7 +189,9 @@ def analyze(clip: Clip, model, card: Card | Mapping[str, Any], methods: Sequence
     config, the clip length the model was trained on and the weights hash. ``methods`` are names from
     ``core.explain.methods`` (None: the registry's defaults this model supports). ``progress``
     is called as ``progress(step, fraction)``. A method that cannot run on this model (e.g.
-    Grad-CAM on an LSTM) is reported in ``errors`` instead of failing the whole analysis.
+    Grad-CAM on an LSTM) is reported in ``errors`` instead of failing the whole analysis. A clip more than
+    ``windows.LONG_CLIP_FACTOR`` times the training length is explained window by window (``core.explain.windows``):
+    the prediction is the whole clip's, each map is stitched from windows of the training length.
     """
     methods = registry.defaults_for(model) if methods is None else tuple(methods)
     for method in methods:
@@ -206,12 +212,15 @@ def analyze(clip: Clip, model, card: Card | Mapping[str, Any], methods: Sequence
 
     maps: dict[str, AttributionMap] = {}
     errors: dict[str, str] = {}
+    window = num_frames(int(round((seconds or DEFAULT_WINDOW_SECONDS) * cfg.sample_rate)), cfg)
+    windowed = needs_windows(features.shape[-1], window)
     for method in methods:
         report(method, 0.0)
         started = time.perf_counter()
+        step = lambda f, m=method: report(m, f)  # noqa: E731
         try:
-            maps.update(registry.explain(method, subject, target, settings.of(method),
-                                         progress=lambda f, m=method: report(m, f)))
+            maps.update(explain_in_windows(method, subject, target, settings.of(method), window, step) if windowed
+                        else registry.explain(method, subject, target, settings.of(method), progress=step))
         except ConfigError as e:
             errors[method] = str(e)
         timings[method] = time.perf_counter() - started
@@ -233,6 +242,7 @@ def analyze(clip: Clip, model, card: Card | Mapping[str, Any], methods: Sequence
         audio=audio, focus_gate=gate, focus_curve=curve, sr=cfg.sample_rate, timings=timings,
         settings=settings, attention=attention, errors=errors,
         clip_offset=clip_start / cfg.sample_rate, clip_duration=clip.duration, padding=padding,
+        window_seconds=window * cfg.hop_length / cfg.sample_rate if windowed else None,
     )
 
 
