@@ -77,6 +77,11 @@ def map_key(clip: Clip, loaded: Loaded, part: str, settings: Settings) -> str:
     return cache_key(clip.sha256, loaded.hash, methods, map_settings(part, settings)) + f":map:{methods[0]}"
 
 
+def _step_message(step: str, method: str) -> str:
+    """What a part is doing, for its progress bar (which already shows the part's title)."""
+    return "computing the map" if step == method else f"computing {TITLES.get(step, step)}"
+
+
 def submit(clip: Clip, loaded: Loaded, part: str, settings: Settings) -> Job:
     """Start (or find) the job for one part; its value is an ``Analysis``."""
     methods, s, runner = part_methods(part), part_settings(part, settings), state.runner()
@@ -85,7 +90,7 @@ def submit(clip: Clip, loaded: Loaded, part: str, settings: Settings) -> Job:
         model = loaded.model  # shared: core.explain holds its model_lock around every use
         mapped = runner.memo(map_key(clip, loaded, part, settings), lambda: analyze(
             clip, model, loaded.card, methods=methods, settings=map_settings(part, settings), device="auto",
-            progress=lambda step, fraction: progress(0.95 * fraction, TITLES.get(step, step))),
+            progress=lambda step, fraction: progress(0.95 * fraction, _step_message(step, methods[0]))),
             label=f"{TITLES[methods[0]]} map of {clip.name}")
         progress(0.95, "audio versions")
         return add_audio(mapped, clip, model, loaded.card, s)
@@ -136,7 +141,9 @@ def fit_to_model(settings: Settings, loaded: Loaded) -> Settings:
 def submit_all(clip: Clip, loaded: Loaded, settings: Settings, parts: Sequence[str] | None = None) -> dict[str, Job]:
     """Every part for this clip and model (see ``parts_for``), with ``settings`` fitted to the model."""
     settings = fit_to_model(settings, loaded)
-    return {part: submit(clip, loaded, part, settings) for part in (parts or parts_for(loaded))}
+    jobs = {part: submit(clip, loaded, part, settings) for part in (parts or parts_for(loaded))}
+    state.track((clip.sha256, loaded.hash), jobs.values())
+    return jobs
 
 
 def merge(parts: dict[str, Analysis], settings: Settings) -> Analysis:

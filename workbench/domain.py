@@ -19,6 +19,11 @@ SHORT_TITLES = {"serwb-demo": "espeak-ng demo"}
 PADDING_WORDS = {"zeros": "silence", "noise-floor": "noise at the clip's own background level"}
 
 
+def count(n: int, noun: str) -> str:
+    """``n`` with its noun, singular or plural as a person writes it ("1 clip", "3 clips")."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def corpus(card: Card) -> CorpusInfo | None:
     """Provenance of the corpus the card says the model was trained on (None: unnamed or unknown)."""
     name = (card.data or {}).get("corpus")
@@ -98,6 +103,14 @@ def summary(card: Card) -> str | None:
     """The domain at a glance: where the model comes from and how far to trust it."""
     parts = [p for p in (trained_on(card), score(card)) if p]
     return " · ".join(parts) or None
+
+
+def window_note(clip_seconds: float, window_seconds: float) -> str:
+    """Says that a long clip's maps were stitched from windows of the training length, and why."""
+    return (f"This {clip_seconds:.1f} s clip is much longer than the {window_seconds:.2f} s clips the model was "
+            f"trained on: the prediction is the whole clip's, and each map is explained window by window "
+            f"({window_seconds:.2f} s each, back to back) and stitched on the clip's timeline, so every part is "
+            "explained at the length the model knows and the time taken grows only linearly with the clip.")
 
 
 def padding_note(card: Card, clip_seconds: float, offset: float) -> str:

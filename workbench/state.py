@@ -14,6 +14,7 @@ import os
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import streamlit as st
 import torch
@@ -24,7 +25,7 @@ from core.errors import CheckpointError, SerwbError
 from core.explain import Settings
 from core.features import PRESETS, log_mel
 from workbench import checkpoints
-from workbench.jobs import JobRunner
+from workbench.jobs import Job, JobRunner
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_CORPUS = ROOT / "assets" / "demo"
@@ -38,6 +39,7 @@ DATA_ROOTS_ENV = "SERWB_DATA_ROOTS"
 
 CLIP_KEY = "clip"  # the sidebar's clip picker
 MODEL_KEY = "model"  # the sidebar's model picker
+ADDED_KEY = "clips_added"
 
 
 @st.cache_resource(show_spinner=False)
@@ -150,6 +152,18 @@ def runner() -> JobRunner:
     return JobRunner(workers=JOB_WORKERS, max_results=64)
 
 
+def track(owner: tuple[str, str], jobs: Iterable[Job]) -> None:
+    """Remember this session's jobs for ``owner`` (clip SHA-256, model hash) and cancel its unfinished jobs for any
+    other clip or model: a new clip or a model switch stops the work nobody is looking at any more."""
+    mine: dict[str, tuple[str, str]] = st.session_state.setdefault("_jobs", {})
+    stale = [key for key, o in mine.items() if o != owner]
+    if stale:
+        runner().cancel(stale)
+        for key in stale:
+            del mine[key]
+    mine.update({job.key: owner for job in jobs})
+
+
 # ------------------------------------------------------------------------------ clips
 
 
@@ -167,9 +181,16 @@ def add_clip(source, name: str, *, make_current: bool = True) -> Clip:
     data = source if isinstance(source, (bytes, bytearray)) else source.getvalue()
     clip = load_audio(data, max_seconds=MAX_CLIP_SECONDS, name=name)
     clips()[clip.sha256] = clip
+    st.session_state[ADDED_KEY] = clips_added() + 1
     if make_current:
         st.session_state[CLIP_KEY] = clip.sha256
     return clip
+
+
+def clips_added() -> int:
+    """How many clips this session has added: a message about an input belongs to the moment it was made, and
+    is dropped once a later clip came in."""
+    return st.session_state.get(ADDED_KEY, 0)
 
 
 def current_clip() -> Clip | None:

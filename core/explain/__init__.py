@@ -9,12 +9,12 @@ from core.explain.analysis import (DEFAULT_METHODS, METHODS, Analysis, AudioVers
 from core.explain.attention import AttentionSettings
 from core.explain.gradcam import GradCamSettings
 from core.explain.lime import LimeSettings
-from core.explain.maps import AttributionMap, Grid, normalise, shared_scale
+from core.explain.maps import AttributionMap, Grid, normalise, rank_normalise, shared_scale
 from core.explain.occlusion import OcclusionSettings
 from core.explain.sonify import FocusSettings
 
 __all__ = [
     "analyze", "add_audio", "Analysis", "AudioVersion", "Settings", "cache_key", "METHODS", "DEFAULT_METHODS",
-    "AttributionMap", "Grid", "normalise", "shared_scale", "GradCamSettings", "LimeSettings", "OcclusionSettings",
+    "AttributionMap", "Grid", "normalise", "rank_normalise", "shared_scale", "GradCamSettings", "LimeSettings", "OcclusionSettings",
     "AttentionSettings", "FocusSettings",
 ]

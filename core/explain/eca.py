@@ -48,11 +48,32 @@ class EcaProfile:
     std: np.ndarray  # (emotions, channels)
     count: np.ndarray  # (emotions,)
 
-    def separating_channels(self, k: int = 10) -> np.ndarray:
-        """Channels whose mean weight varies most between emotions (between-class std), best first."""
-        present = self.count > 0
-        spread = self.mean[present].std(axis=0)
-        return np.argsort(-spread)[:k]
+    @property
+    def present(self) -> np.ndarray:
+        """Which emotions have at least one clip (the others' rows are empty, not zero weights)."""
+        return self.count > 0
+
+    def between_emotion_spread(self) -> np.ndarray | None:
+        """Per channel, the standard deviation of the emotions' mean weights (emotions with clips only);
+        None with fewer than two such emotions: then nothing differs between emotions."""
+        if int(self.present.sum()) < 2:
+            return None
+        return self.mean[self.present].std(axis=0)
+
+    def within_emotion_std(self) -> np.ndarray:
+        """Per channel, the clip-weighted pooled standard deviation within the emotions (the noise a
+        between-emotion difference is to be read against)."""
+        n = self.count[self.present].astype(float)[:, None]
+        return np.sqrt((n * self.std[self.present] ** 2).sum(axis=0) / max(float(n.sum()), 1.0))
+
+    def separating_channels(self, k: int | None = 10) -> np.ndarray:
+        """Channels by how much their mean weight varies between emotions (``between_emotion_spread``),
+        largest first (ties: lower channel first); empty with fewer than two emotions, which have no
+        differences to rank."""
+        spread = self.between_emotion_spread()
+        if spread is None:
+            return np.zeros(0, dtype=int)
+        return np.argsort(-spread, kind="stable")[:k]
 
 
 def eca_profiles(model: nn.Module, batches, labels: Sequence[str],

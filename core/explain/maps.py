@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
+from scipy.stats import rankdata
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,8 +73,21 @@ def normalise(values: np.ndarray, scale: float | None = None, *, signed: bool | 
     return np.clip(values / scale, -1.0 if signed else 0.0, 1.0)
 
 
+def rank_normalise(values: np.ndarray, *, signed: bool | None = None) -> np.ndarray:
+    """Each cell's rank by |value| within its map, in (0, 1] (1: the map's strongest cell), keeping the sign of
+    signed maps; zeros stay 0. Maps in different units (a logit drop, a regression weight, a gradient) compare
+    on this scale: "the top 10 % of each map" means the same share everywhere."""
+    values = np.asarray(values, dtype=np.float64)
+    signed = bool((values < 0).any()) if signed is None else signed
+    magnitude = np.abs(values) if signed else np.clip(values, 0.0, None)
+    ranks = rankdata(magnitude, method="average").reshape(values.shape) / magnitude.size
+    ranks[magnitude == 0] = 0.0
+    return np.sign(values) * ranks if signed else ranks
+
+
 def shared_scale(maps: list[AttributionMap]) -> float:
-    """One scale for several maps: the largest absolute value among them."""
+    """One scale for several maps in the same unit (e.g. the branch maps of one Grad-CAM): the largest absolute
+    value among them. Maps of different methods are in different units: compare them with ``rank_normalise``."""
     return max((float(np.abs(m.values).max()) for m in maps), default=0.0)
 
 

@@ -73,16 +73,22 @@ def test_focus_players_model_card_and_export_are_there(explained):
 
 def test_colour_scale_and_target_controls_rerun_with_new_figures(explained):
     at = explained
-    at.radio(key="w:scale").set_value("shared").run()
+    own = [c["data"][1] for c in overlays(at)]
+    assert all("this map's largest |value|" in layer["colorbar"]["title"]["text"] for layer in own)
+    at.radio(key="w:scale").set_value("rank within map").run()
     assert not at.exception
     assert len(overlays(at)) == 3
-    assert all("shared scale" in c["data"][1]["colorbar"]["title"]["text"] for c in overlays(at))
+    ranked = [c["data"][1] for c in overlays(at)]
+    assert all("rank within this map" in layer["colorbar"]["title"]["text"] for layer in ranked)
+    for layer in ranked:  # maps in different units on one footing: the brightest tenth is a tenth of every map
+        z = np.abs(arr(layer["z"]))
+        assert np.mean(z > 0.9) == pytest.approx(0.1, abs=0.03)
     [target] = [s for s in at.selectbox if s.label == "Target emotion"]
     target.select("sad").run()
     assert not at.exception and not at.error
     assert "explaining **sad**" in texts(at)
     assert len(overlays(at)) == 3
-    assert all("target 'sad'" in c["layout"]["title"]["text"] for c in overlays(at))
+    assert all("for 'sad'" in c["layout"]["title"]["text"] for c in overlays(at))
 
 
 def test_bad_uploads_show_their_message_and_keep_earlier_results():

@@ -26,7 +26,7 @@ def _versions(at):
 
 
 def test_curve_is_aligned_under_the_waveform(listening):
-    chart = _chart(listening, "Grad-CAM curve, smoothed (S3)")
+    chart = _chart(listening, "Grad-CAM curve, smoothed")
     layout = chart["layout"]
     assert layout["yaxis"]["title"]["text"] == "amplitude"
     assert layout["yaxis2"]["title"]["text"] == "activation (normalised)"
@@ -54,10 +54,10 @@ def test_every_version_has_a_player_a_download_and_probabilities_from_core(liste
 
 def test_smoothing_changes_the_curve_and_other_methods_have_keep_remove(listening):
     at = listening
-    before = arr(_chart(at, "Grad-CAM curve, smoothed (S3)")["data"][2]["y"]).copy()
+    before = arr(_chart(at, "Grad-CAM curve, smoothed")["data"][2]["y"]).copy()
     at.slider(key="w:smooth_ms").set_value(30).run()
     assert not at.exception and not at.error
-    after = arr(_chart(at, "Grad-CAM curve, smoothed (S3)")["data"][2]["y"])
+    after = arr(_chart(at, "Grad-CAM curve, smoothed")["data"][2]["y"])
     assert before.shape == after.shape and not np.allclose(before, after)
     at.radio(key="listen_method").set_value("occlusion").run()
     assert "occlusion: keep only (phase kept)" in texts(at)

@@ -259,9 +259,11 @@ def test_eca_and_dataset_pages_start_on_the_real_models_own_corpus(no_extra_mode
     at = go(start(model=None), "eca")
     assert not at.exception and not at.error
     assert at.radio(key="eca_source").value == "real"
-    [chart] = [c for c in charts(at) if "ECA after conv block" in str(c["layout"])]
-    means = {d["name"].split(" (n=")[0] for d in chart["data"] if "(n=" in (d.get("name") or "")}
-    assert means == set(POLISH_LABELS)  # every class of the model, from real clips
+    heatmaps = [c for c in charts(at) if c["data"][0]["type"] == "heatmap"
+                and "ECA weights" in c["layout"]["title"]["text"]]
+    assert len(heatmaps) == 2  # one per ECA block of the model
+    for chart in heatmaps:  # every class of the model, from real clips
+        assert {str(row).split(" (n=")[0] for row in chart["data"][0]["y"]} == set(POLISH_LABELS)
     at = go(at, "dataset")
     assert at.text_input(key="dataset_folder").value == "assets/polish"
     assert not at.error and "(polish) to analyse" in texts(at)

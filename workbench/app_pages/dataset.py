@@ -17,7 +17,7 @@ import streamlit as st
 
 from core.errors import SerwbError
 from core.explain import export
-from workbench import analyses, checkpoints, datasets, state
+from workbench import analyses, checkpoints, datasets, domain, state
 from workbench.components import dataset_figures
 from workbench.components.errors import show_error
 from workbench.components.players import probability_text
@@ -70,8 +70,8 @@ if manifest is not None:
     if split != "all":
         manifest = manifest.filter(split=[split, "cue"])
     cue = sum(1 for r in manifest.rows if r.extra.get("split") == "cue")
-    st.caption(f"{len(manifest) - cue} clips ({manifest.corpus}) to analyse" +
-               (f", plus {cue} planted-cue clips for the localisation table" if cue else "") +
+    st.caption(f"{domain.count(len(manifest) - cue, 'clip')} ({manifest.corpus}) to analyse" +
+               (f", plus {domain.count(cue, 'planted-cue clip')} for the localisation table" if cue else "") +
                (f"; {manifest.skipped} file(s) left out" if manifest.skipped else "") + ".")
     if st.button("Analyse", type="primary", icon=":material/play_arrow:", key="dataset_run"):
         job = datasets.submit(loaded, manifest, methods=methods or offered[:1], max_clips=int(limit) or None)
@@ -114,8 +114,8 @@ def results_view(path: str) -> None:
                    "to redo them with it.", icon=":material/warning:")
     st.subheader(f"Results: {described}")
     unknown = result.unknown_labels  # clips whose label the model has no class for: predicted, not scored
-    st.caption(f"{len(result.paths)} clips" + (f", {len(result.paths) - result.n_unknown} of them scored" if unknown
-                                               else "")
+    scored = f", {len(result.paths) - result.n_unknown} of them scored" if unknown else ""
+    st.caption(domain.count(len(result.paths), "clip") + scored
                + (f"; {len(result.skipped)} could not be read" if result.skipped else ""))
     cols = st.columns(4)
     for col, name in zip(cols, ("UA", "WA", "ACC")):
@@ -149,7 +149,7 @@ def results_view(path: str) -> None:
             cell = st.selectbox("Clips of the cell", cells, key=CELL,
                                 format_func=lambda c: (f"true {result.labels[c[0]]}" if isinstance(c[0], int)
                                                        else f"{c[0]} (not scored)")
-                                + f" → predicted {result.labels[c[1]]} ({counts[c]} clips)")
+                                + f" → predicted {result.labels[c[1]]} ({domain.count(counts[c], 'clip')})")
             paths = result.cell(*cell) if isinstance(cell[0], int) else result.unknown_cell(*cell)
             pages = (len(paths) + PAGE - 1) // PAGE
             page = st.number_input(f"Page (of {pages})", 1, pages, 1, key="dataset_cell_page") if pages > 1 else 1
@@ -163,7 +163,7 @@ def results_view(path: str) -> None:
                     st.warning("This clip is no longer on disk (moved, or an upload older than a day); "
                                "press Analyse again to refresh the list.", icon=":material/warning:")
     with right:
-        st.markdown("##### t-SNE of the model embedding (S1)")
+        st.markdown("##### t-SNE of the model embedding (as in Kim et al., 2017)")
         if result.tsne is None:
             st.info("t-SNE needs at least 5 clips.", icon=":material/info:")
         else:
@@ -171,7 +171,7 @@ def results_view(path: str) -> None:
                                                  list(result.labels), result.paths), width="stretch", key="tsne_chart")
 
     if result.frequency_profiles:
-        st.markdown("##### Frequency-attribution profile per emotion (S3)")
+        st.markdown("##### Frequency-attribution profile per emotion (as in Kim & Kwak, 2024)")
         figure = dataset_figures.frequency_profiles(result.frequency_profiles, result.band_hz, list(result.labels),
                                                     mfcc=card.features.kind == "mfcc")
         st.plotly_chart(figure, width="stretch", key="profiles_chart")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.audio import to_wav_bytes
-from core.explain import export, shared_scale
+from core.explain import export
 from core.features import PRESETS
 from workbench import analyses, checkpoints, domain, state
 from workbench.components import add_clips, controls, figures, model_card, players
@@ -39,7 +39,10 @@ with wave_col:
     st.plotly_chart(figures.waveform(clip.wave, clip.sr), width="stretch")
     shown = preferred if preferred in log_mel_presets else "stft-v8"  # MFCC models: S0's log-mel
     index = log_mel_presets.index(shown) if shown in log_mel_presets else 0
-    preset = st.selectbox("Spectrogram features", log_mel_presets, index=index)
+    preset = st.selectbox("Display spectrogram", log_mel_presets, index=index,
+                          help="How this picture of the clip is computed (S0's STFT versions v1-v8 and the S3 front "
+                               "ends). Display only: the model always hears its own features "
+                               f"({preferred or 'see the model card'}), and the maps below are drawn on those.")
 with spec_col:
     st.plotly_chart(figures.spectrogram(state.spectrogram(clip.sha256, preset, clip), PRESETS[preset],
                                         seconds=clip.duration), width="stretch")
@@ -55,10 +58,8 @@ if clip.is_silent:
     st.stop()
 
 
-def _overlays(results, slots, opacity, shared, draw: int):
-    """(Re)draw every finished overlay; with a shared scale each new map can change the others' colours."""
-    maps = {name: m for a in results.values() for name, m in a.maps.items() if not name.startswith("gradcam-")}
-    scale = shared_scale(list(maps.values())) if shared else None
+def _overlays(results, slots, opacity, ranked, draw: int):
+    """(Re)draw every finished overlay."""
     for part, analysis in results.items():
         if part not in slots or part == "griffin-lim":
             continue
@@ -67,7 +68,7 @@ def _overlays(results, slots, opacity, shared, draw: int):
             if part in analysis.errors:
                 st.warning(analysis.errors[part], icon=":material/info:")
             else:
-                st.plotly_chart(figures.overlay(analysis, part, opacity=opacity, scale=scale), width="stretch",
+                st.plotly_chart(figures.overlay(analysis, part, opacity=opacity, ranked=ranked), width="stretch",
                                 key=f"overlay:{part}:{draw}")
 
 
@@ -78,7 +79,7 @@ def analysis_view(sha: str, path: str) -> None:
     with left:
         target = controls.target(loaded)
     with right:
-        opacity, shared = controls.display()
+        opacity, ranked = controls.display()
     controls.method_picker(loaded)
     settings = controls.methods(loaded, state.settings())
     settings = analyses.ui_settings(settings, target=target)
@@ -92,6 +93,7 @@ def analysis_view(sha: str, path: str) -> None:
     slots = {part: col.empty() for part, col in zip(method_parts, columns)}
     slots["griffin-lim"] = st.empty()
     listen_slot = st.container()
+    export_slot = st.empty()  # holds this clip's timings and export; cleared at once, so nothing stale shows
     results, failed = {}, {}
 
     def on_done(part, job):
@@ -107,14 +109,15 @@ def analysis_view(sha: str, path: str) -> None:
         if len(results) == 1 or part == "gradcam":
             with probability_slot.container():
                 _probabilities(value, loaded, draw=len(results))
-        _overlays(results, slots, opacity, shared, draw=len(results))
+        _overlays(results, slots, opacity, ranked, draw=len(results))
         if part == "gradcam" and "focus" in value.audio:
             with listen_slot:
                 _focus_players(value)
 
     wait(jobs, slots, on_done, label=lambda part: analyses.TITLES[part])
     if results:  # what finished is exported, with the parts that failed named in its JSON
-        _export(analyses.merge(results, settings), loaded, clip, shared, failed)
+        with export_slot.container():
+            _export(analyses.merge(results, settings), loaded, clip, ranked, failed)
 
 
 def _probabilities(analysis, loaded, draw: int) -> None:
@@ -124,6 +127,8 @@ def _probabilities(analysis, loaded, draw: int) -> None:
                     width="stretch", key=f"probabilities:{draw}")
     if analysis.clip_offset > 0:
         st.caption(domain.padding_note(loaded.card, analysis.clip_seconds, analysis.clip_offset))
+    if analysis.window_seconds:
+        st.caption(domain.window_note(analysis.clip_seconds, analysis.window_seconds))
 
 
 def _focus_players(analysis) -> None:
@@ -135,13 +140,13 @@ def _focus_players(analysis) -> None:
                  icon=":material/hearing:")
 
 
-def _export(analysis, loaded, clip, shared: bool, failed: dict[str, str]) -> None:
+def _export(analysis, loaded, clip, ranked: bool, failed: dict[str, str]) -> None:
     st.caption("Computed in: " + " · ".join(f"{name} {m.seconds:.2f} s" for name, m in analysis.maps.items())
                + " (wall time, shared machine)")
     st.download_button(
         "Export (ZIP: overlays, PDF report, maps, WAVs, JSON)",
         data=lambda: export.analysis_zip(analysis, card=loaded.card, checkpoint_hash=loaded.hash, clip_name=clip.name,
-                                         shared=shared, extra={"failed": failed} if failed else None),
+                                         ranked=ranked, extra={"failed": failed} if failed else None),
         file_name=f"serwb-{clip.name.rsplit('.', 1)[0]}-{loaded.name}.zip", mime="application/zip",
         icon=":material/archive:", on_click="ignore", key="export_analysis",
     )

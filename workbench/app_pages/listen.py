@@ -33,7 +33,7 @@ def listen_view(sha: str, path: str) -> None:
     settings = analyses.fit_to_model(settings, loaded)
     jobs = analyses.submit_all(clip, loaded, settings)
     if "gradcam" not in jobs:
-        st.info(f"Model '{loaded.name}' has no convolutional layer for Grad-CAM, so there is no S3 focus clip; "
+        st.info(f"Model '{loaded.name}' has no convolutional layer for Grad-CAM, so there is no focus clip (Kim & Kwak's Grad-CAM time mask); "
                 "the keep / remove versions of its other maps are below.", icon=":material/info:")
     first = "gradcam" if "gradcam" in jobs else next(iter(jobs))
     head, error = wait_one(jobs[first], f"{analyses.TITLES[first]} and its audio versions")

@@ -3,7 +3,8 @@ real Polish words first, then the synthetic demo corpus and the planted-cue clip
 
 Each input is handled in its widget's callback, which runs before the sidebar is drawn, so a
 new clip becomes the current one at once. A file that fails to decode leaves its message next
-to the uploader (kept by the upload's id) and changes nothing else.
+to the uploader (kept by the upload's id, naming the file) and changes nothing else; a message is dropped
+once a later clip has come in, so no banner stands above an unrelated clip.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ SET_KEY = "demo_set"
 OUTCOMES = "upload_outcomes"
 
 
-def _outcomes() -> dict[str, tuple[str, str]]:
+def _outcomes() -> dict[str, tuple[str, str, int]]:
+    """Per upload id: ("ok", clip SHA-256) or ("error", message), and ``state.clips_added()`` at the time."""
     return st.session_state.setdefault(OUTCOMES, {})
 
 
@@ -33,9 +35,15 @@ def _take_uploads(make_current: bool = True) -> None:
         if upload.file_id not in outcomes:
             try:
                 clip = state.add_clip(upload, upload.name, make_current=make_current)
-                outcomes[upload.file_id] = ("ok", clip.sha256)
+                outcomes[upload.file_id] = ("ok", clip.sha256, state.clips_added())
             except SerwbError as e:
-                outcomes[upload.file_id] = ("error", str(e))
+                outcomes[upload.file_id] = ("error", f"**{upload.name}**: {e}", state.clips_added())
+
+
+def _current_error(key: str) -> str | None:
+    """The message kept under ``key`` if no clip came in after it."""
+    kept = st.session_state.get(key)
+    return kept[0] if kept and kept[1] == state.clips_added() else None
 
 
 def _take_recording() -> None:
@@ -44,9 +52,8 @@ def _take_recording() -> None:
         return
     try:
         state.add_clip(recording, f"recording {time.strftime('%H:%M:%S')}.wav")
-        st.session_state.pop("record_error", None)
     except SerwbError as e:
-        st.session_state["record_error"] = str(e)
+        st.session_state["record_error"] = (f"**The recording**: {e}", state.clips_added())
 
 
 def _take_demo() -> None:
@@ -57,9 +64,8 @@ def _take_demo() -> None:
         sets, _ = state.clip_sets()
         row = {r.path.name: r for s in sets.values() for r in s.rows}[picked]
         state.add_clip(row.path.read_bytes(), picked)
-        st.session_state.pop("demo_error", None)
     except SerwbError as e:
-        st.session_state["demo_error"] = str(e)
+        st.session_state["demo_error"] = (f"**{picked}**: {e}", state.clips_added())
 
 
 def _new_set() -> None:
@@ -85,17 +91,20 @@ def render() -> None:
         uploads = st.file_uploader(
             "Speech clips (WAV, FLAC, OGG, MP3)", type=["wav", "flac", "ogg", "mp3"], accept_multiple_files=True,
             key=UPLOAD_KEY, on_change=_take_uploads,
-            help=f"From {MIN_SECONDS:g} s up to {state.MAX_CLIP_SECONDS:.0f} s per clip.",
+            help=f"From {MIN_SECONDS:g} s up to {state.MAX_CLIP_SECONDS:.0f} s per clip, at most "
+                 f"{st.get_option('server.maxUploadSize')} MB per file. Clips longer than twice the model's "
+                 "training length are explained window by window, so a 60 s clip takes about 20 times as long "
+                 "as a 3 s one.",
         )
         _take_uploads(make_current=False)  # uploads present before a callback could run (e.g. restored widget state)
         for upload in uploads or []:
-            kind, detail = _outcomes().get(upload.file_id, ("ok", ""))
-            if kind == "error":
+            kind, detail, when = _outcomes().get(upload.file_id, ("ok", "", 0))
+            if kind == "error" and when == state.clips_added():
                 st.error(detail, icon=":material/error:")
     with record_tab:
         st.audio_input("Record a clip with your microphone", key=RECORD_KEY, on_change=_take_recording)
-        if st.session_state.get("record_error"):
-            st.error(st.session_state["record_error"], icon=":material/error:")
+        if _current_error("record_error"):
+            st.error(_current_error("record_error"), icon=":material/error:")
     with demo_tab:
         sets, errors = state.clip_sets()
         for where, message in errors.items():
@@ -113,5 +122,5 @@ def render() -> None:
                               placeholder=f"Pick one of {len(rows)} clips")
         if picked in rows:
             st.caption(_described(rows[picked]))
-        if st.session_state.get("demo_error"):
-            st.error(st.session_state["demo_error"], icon=":material/error:")
+        if _current_error("demo_error"):
+            st.error(_current_error("demo_error"), icon=":material/error:")

@@ -33,17 +33,22 @@ def target(loaded: Loaded) -> int | None:
     return state.target_index(loaded.labels)
 
 
+SCALES = {"own maximum": False, "rank within map": True}
+
+
 def display() -> tuple[float, bool]:
-    """Overlay opacity and whether all maps share one colour scale (drawing only: nothing recomputes)."""
+    """Overlay opacity and whether maps are drawn as ranks (drawing only: nothing recomputes)."""
     left, right = st.columns(2)
     opacity = left.slider("Overlay opacity", 0.0, 1.0, step=0.05,
                           key=state.persistent("opacity", state.stored("opacity", 0.6)))
     state.remember("opacity")
-    scale = right.radio("Colour scale", ["per map", "shared"], horizontal=True,
-                        key=state.persistent("scale", state.stored("scale", "per map")),
-                        help="Shared: one scale (the largest |attribution| of all maps), so map strengths compare.")
+    scale = right.radio("Colour scale", list(SCALES), horizontal=True,
+                        key=state.persistent("scale", state.stored("scale", "own maximum")),
+                        help="Own maximum: each map divided by its largest |attribution|. Rank within map: each cell's "
+                             "rank in its map, so methods in different units (a logit drop, a regression weight, a "
+                             "gradient) compare: the brightest 10 % is the top 10 % of every map.")
     state.remember("scale")
-    return opacity, scale == "shared"
+    return opacity, SCALES.get(scale, False)
 
 
 def _layer_options(loaded: Loaded) -> list[str | None]:
@@ -77,13 +82,14 @@ def method_picker(loaded: Loaded) -> tuple[str, ...]:
 def _widget(col, loaded: Loaded, method: str, info, current):
     """One setting's control, drawn from its declaration in the method registry."""
     key = f"{method}_{info.name}"
-    if info.widget == "layer":
-        options = _layer_options(loaded)
+    if info.widget == "layer":  # shown by name; the model's own layer(s) stand for None (the setting's default)
         default_layer = ", ".join(loaded.spec.cam_layers) or "none"
-        seed = current if current in options else None
-        return col.selectbox(info.label, options, key=state.persistent(f"{key}:{loaded.hash[:12]}", seed),
-                             format_func=lambda v: f"model default ({default_layer})" if v is None else v,
-                             help=info.help)
+        options = [default_layer if o is None else o for o in _layer_options(loaded)]
+        seed = current if current in options else default_layer
+        chosen = col.selectbox(info.label, options, key=state.persistent(f"{key}:{loaded.hash[:12]}", seed),
+                               format_func=lambda v: f"{v} (model default)" if v == default_layer else v,
+                               help=info.help)
+        return None if chosen == default_layer else chosen
     if info.choices is not None:
         return col.selectbox(info.label, info.choices, key=state.persistent(key, current), help=info.help)
     kind = type(info.default)
@@ -118,7 +124,7 @@ def focus(settings: Settings) -> Settings:
     f = settings.focus
     a, b, c = st.columns(3)
     smooth = a.slider("Smoothing (ms)", 10, 1000, step=10, key=state.persistent("smooth_ms", int(f.smooth_ms)),
-                      help="Length of the moving-average (ones) filter over the Grad-CAM time curve (S3).")
+                      help="Length of the moving-average (ones) filter over the Grad-CAM time curve (as in Kim & Kwak, 2024).")
     threshold = b.slider("Threshold", -1.0, 1.0, step=0.05, key=state.persistent("threshold", float(f.threshold)),
                          help="Keep where the normalised, centred curve exceeds this (0: above its mean).")
     keep = c.slider("Keep / remove share", 0.05, 0.9, step=0.05,

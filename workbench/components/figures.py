@@ -1,7 +1,8 @@
 """Plotly figure builders for one clip. Every axis carries its unit; colour maps are colour-blind safe.
 
 They only draw: values come from ``core`` (an ``Analysis``, a spectrogram), and the scaling of
-attribution maps for display is ``core.explain.normalise`` / ``shared_scale``.
+attribution maps for display is ``core.explain.normalise`` (each map to its own largest value) or
+``core.explain.rank_normalise`` (each cell's rank within its map: comparable across methods).
 
 One timeline: every figure of a clip is drawn on the clip's own time axis, 0 .. its duration. A
 clip shorter than the model's training length is padded before the model hears it; the maps,
@@ -15,7 +16,7 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 
-from core.explain import Analysis, normalise
+from core.explain import Analysis, normalise, rank_normalise
 from core.features import FeatureConfig, frame_times, mel_band_hz
 from workbench.components.colours import BLUE, DIVERGING, GREY, SEQUENTIAL, UNDERLAY
 
@@ -105,34 +106,43 @@ def probabilities(labels, probs: np.ndarray, *, target: int | None = None, heigh
     return fig
 
 
-def overlay(analysis: Analysis, method: str, *, opacity: float = 0.6, scale: float | None = None,
+def overlay(analysis: Analysis, method: str, *, opacity: float = 0.6, ranked: bool = False,
             height: int = 380) -> go.Figure:
     """The model's input spectrogram in grey with one attribution map on top, on seconds x Hz axes.
 
-    ``scale`` shares one colour scale between maps (``core.explain.shared_scale``); None scales
-    this map by itself. Signed maps (LIME, occlusion) use a diverging scale centred on zero. The
-    map is normalised over the whole model input, then drawn on the clip's own timeline (padding cropped).
+    Each map is scaled by its own largest |attribution| (1 = its strongest cell), or with ``ranked`` by each
+    cell's rank within the map, which compares across methods whose values are in different units. Signed maps
+    (LIME, occlusion) use a diverging scale centred on zero. The map is scaled over the whole model input, then
+    drawn on the clip's own timeline (padding cropped). The colour bar says which scale it is.
     """
     m = analysis.maps[method]
     signed = bool((m.values < 0).any())
-    values, times = on_clip(analysis, normalise(m.values, scale, signed=signed), m.frame_times)
+    scaled = rank_normalise(m.values, signed=signed) if ranked else normalise(m.values, signed=signed)
+    values, times = on_clip(analysis, scaled, m.frame_times)
     underlay, _ = on_clip(analysis, analysis.spectrogram, m.frame_times)
     bands = np.arange(len(m.band_hz))
     mfcc = analysis.cfg.kind == "mfcc"
+    peak = float(np.abs(m.values).max())
+    bar = (("rank within this map (1: its strongest cell" + (", sign kept)" if signed else ")")) if ranked
+           else f"attribution / this map's largest |value| ({peak:.3g})")
     fig = go.Figure()
     fig.add_heatmap(z=underlay, x=times, y=bands, colorscale=UNDERLAY, showscale=False,
                     name="spectrogram", hoverinfo="skip")
+    raw, _ = on_clip(analysis, m.values, m.frame_times)
     fig.add_heatmap(
         z=values, x=times, y=bands, opacity=opacity, name=method,
         colorscale=DIVERGING if signed else SEQUENTIAL, zmin=-1 if signed else 0, zmax=1,
-        colorbar=dict(title=dict(text="attribution, " + ("shared scale" if scale is not None else "own scale"),
-                                 side="bottom"), orientation="h", y=-0.3, yanchor="top", thickness=10, len=0.9),
-        customdata=np.broadcast_to(np.asarray(m.band_hz)[:, None], values.shape),
-        hovertemplate="t=%{x:.2f} s<br>" + ("MFCC %{y}" if mfcc else "%{customdata:.0f} Hz")
-        + "<br>attribution %{z:.2f}<extra></extra>",
+        colorbar=dict(title=dict(text=bar, side="bottom"), orientation="h", y=-0.3, yanchor="top", thickness=10,
+                      len=0.9),
+        customdata=np.stack([np.broadcast_to(np.asarray(m.band_hz)[:, None], values.shape), raw], axis=-1),
+        hovertemplate="t=%{x:.2f} s<br>" + ("MFCC %{y}" if mfcc else "%{customdata[0]:.0f} Hz")
+        + "<br>attribution %{customdata[1]:.3g} (shown %{z:.2f})<extra></extra>",
     )
     _band_axis(fig, m.band_hz, mfcc)
     clip_axis(fig, analysis.clip_seconds)
+    about = ("attention weights (one per step, the same for every emotion)" if method == "attention"
+             else f"for '{m.target_label}'")
+    windows = f" · {m.settings['windows']} windows" if m.settings.get("windows") else ""
     fig.update_layout(height=height, margin=dict(l=60, r=10, t=30, b=110),
-                      title=dict(text=f"target '{m.target_label}' · computed in {m.seconds:.2f} s", font=dict(size=12)))
+                      title=dict(text=f"{about} · computed in {m.seconds:.2f} s{windows}", font=dict(size=12)))
     return fig

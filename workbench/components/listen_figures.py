@@ -35,7 +35,7 @@ def activation(analysis: Analysis, threshold: float, *, height: int = 460) -> go
                         name="focus gate (0–1)", opacity=0.5, row=2, col=1)
         ct, curve = _every(_samples_on_clip(analysis, analysis.focus_curve), analysis.sr)
         fig.add_scatter(x=ct, y=curve, mode="lines", line=dict(width=2.5, color=VERMILLION),
-                        name="Grad-CAM curve, smoothed (S3)", row=2, col=1)
+                        name="Grad-CAM curve, smoothed", row=2, col=1)
         fig.add_hline(y=threshold, line=dict(dash="dash", color="black", width=1), row=2, col=1,
                       annotation_text=f"threshold {threshold:+.2f}", annotation_position="top left")
     for i, (name, full) in enumerate(analysis.time_curves.items()):

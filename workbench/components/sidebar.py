@@ -9,6 +9,11 @@ from workbench import checkpoints, domain, state
 from workbench.components.errors import show_error
 
 
+def _shortened(name: str, most: int = 34) -> str:
+    """A long clip name cut in the middle, so the start and the extension both stay visible."""
+    return name if len(name) <= most else f"{name[:most // 2 - 1]}…{name[-(most // 2 - 1):]}"
+
+
 def render() -> None:
     with st.sidebar:
         st.header("Model and clip")
@@ -37,6 +42,9 @@ def render() -> None:
             if st.session_state.get(state.CLIP_KEY) not in clips:
                 st.session_state[state.CLIP_KEY] = list(clips)[-1]
             st.selectbox("Clip", list(clips), key=state.CLIP_KEY,
-                         format_func=lambda sha: f"{clips[sha].name} ({clips[sha].duration:.1f} s)")
+                         format_func=lambda sha: f"{_shortened(clips[sha].name)} ({clips[sha].duration:.1f} s)")
+            current = clips.get(st.session_state.get(state.CLIP_KEY))
+            if current is not None and _shortened(current.name) != current.name:
+                st.caption(current.name)  # the whole name, wrapped
         else:
             st.caption("No clip yet: add one on the Explain page.")
