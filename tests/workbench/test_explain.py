@@ -74,12 +74,12 @@ def test_focus_players_model_card_and_export_are_there(explained):
 def test_colour_scale_and_target_controls_rerun_with_new_figures(explained):
     at = explained
     own = [c["data"][1] for c in overlays(at)]
-    assert all("this map's largest |value|" in layer["colorbar"]["title"]["text"] for layer in own)
+    assert all("÷ map max" in layer["colorbar"]["title"]["text"] for layer in own)
     at.radio(key="w:scale").set_value("rank within map").run()
     assert not at.exception
     assert len(overlays(at)) == 3
     ranked = [c["data"][1] for c in overlays(at)]
-    assert all("rank within this map" in layer["colorbar"]["title"]["text"] for layer in ranked)
+    assert all("rank in map" in layer["colorbar"]["title"]["text"] for layer in ranked)
     for layer in ranked:  # maps in different units on one footing: the brightest tenth is a tenth of every map
         z = np.abs(arr(layer["z"]))
         assert np.mean(z > 0.9) == pytest.approx(0.1, abs=0.03)

@@ -123,8 +123,8 @@ def overlay(analysis: Analysis, method: str, *, opacity: float = 0.6, ranked: bo
     bands = np.arange(len(m.band_hz))
     mfcc = analysis.cfg.kind == "mfcc"
     peak = float(np.abs(m.values).max())
-    bar = (("rank within this map (1: its strongest cell" + (", sign kept)" if signed else ")")) if ranked
-           else f"attribution / this map's largest |value| ({peak:.3g})")
+    bar = ("rank in map (1 = strongest" + (", signed)" if signed else ")") if ranked  # short: three maps a row
+           else f"attribution ÷ map max ({peak:.2g})")
     fig = go.Figure()
     fig.add_heatmap(z=underlay, x=times, y=bands, colorscale=UNDERLAY, showscale=False,
                     name="spectrogram", hoverinfo="skip")
