@@ -291,7 +291,7 @@ def _audio_versions(subject: Subject, wave: torch.Tensor, maps: dict[str, Attrib
     if "gradcam" in maps:
         focus = focus_clip(wave, cfg.sample_rate, maps["gradcam"], settings.focus)
         waves["focus"], waves["complement"] = focus.focus, focus.complement
-        descriptions["focus"] = "S3 focus clip: the time region Grad-CAM points at"
+        descriptions["focus"] = "focus clip (Kim & Kwak, S3): the time region Grad-CAM points at"
         descriptions["complement"] = "everything except the focus region"
         gate, curve = focus.gate, focus.curve
     for name, m in maps.items():

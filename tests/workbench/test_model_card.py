@@ -60,7 +60,7 @@ def test_augmentations_follow_each_field_and_say_none_when_none_is_on():
     only_time = model_card.augmentations(off | {"time_mask": 30, "masks": 1}, card.features)
     assert only_time == ["SpecAugment: 1 time mask narrower than 30 frames (300 ms) per clip"]
     stft = model_card.augmentations(off | {"augment": ["stft-v1", "stft-v8"]}, card.features)
-    assert stft == ["STFT augmentation (S0): every clip seen through 2 feature versions per epoch (stft-v1, stft-v8)"]
+    assert stft == ["STFT augmentation (Kim & Kwon, S0): every clip seen through 2 feature versions per epoch (stft-v1, stft-v8)"]
     assert model_card.augmentations(off | {"noise_snr": 10.0}) == ["white noise at 10-30 dB SNR"]
 
 

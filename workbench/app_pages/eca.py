@@ -38,10 +38,10 @@ if not loaded.spec.eca_taps:
     st.stop()
 blocks = [dataset_figures.block_title(tap).lower() for tap in loaded.spec.eca_taps]
 st.caption(f"Model **{loaded.name}**. Efficient channel attention (ECA) scales every channel of a conv block by a "
-           "learnt sigmoid weight between 0 and 1, computed from the clip itself. S0 plots each emotion's mean weight "
+           "learnt sigmoid weight between 0 and 1, computed from the clip itself. Kim & Kwon (S0) plot each emotion's mean weight "
            f"per channel for {' and '.join(blocks)}; here each block is a heatmap with one row per emotion and one "
            "column per channel, the channels whose weight differs most between emotions first. Blocks are counted "
-           "from 1, as in S0 (" + ", ".join(f"{b} is module `{t}`" for b, t in zip(blocks, loaded.spec.eca_taps))
+           "from 1, as in their paper (" + ", ".join(f"{b} is module `{t}`" for b, t in zip(blocks, loaded.spec.eca_taps))
            + ").")
 
 #: Channels ranked per block below the heatmaps.
@@ -91,7 +91,7 @@ def eca_view(path: str) -> None:
     source = left.radio("Profiles over", list(SOURCES), format_func=SOURCES.get, key="eca_source")
     show = right.radio("Colour shows", list(dataset_figures.ECA_SHOWS), format_func=dataset_figures.ECA_SHOWS.get,
                        key="eca_show",
-                       help="Mean weight: S0's per-emotion means. Difference: each emotion's mean minus the average "
+                       help="Mean weight: the per-emotion means Kim & Kwon plot. Difference: each emotion's mean minus the average "
                             "of the emotions' means, so what sets an emotion apart stands out. Spread: the standard "
                             "deviation of single clips' weights within an emotion.")
     if source == "session":

@@ -40,8 +40,8 @@ with wave_col:
     shown = preferred if preferred in log_mel_presets else "stft-v8"  # MFCC models: S0's log-mel
     index = log_mel_presets.index(shown) if shown in log_mel_presets else 0
     preset = st.selectbox("Display spectrogram", log_mel_presets, index=index,
-                          help="How this picture of the clip is computed (S0's STFT versions v1-v8 and the S3 front "
-                               "ends). Display only: the model always hears its own features "
+                          help="How this picture of the clip is computed (Kim & Kwon's STFT versions v1-v8 and "
+                               "the VGGish / YAMNet front ends). Display only: the model always hears its own features "
                                f"({preferred or 'see the model card'}), and the maps below are drawn on those.")
 with spec_col:
     st.plotly_chart(figures.spectrogram(state.spectrogram(clip.sha256, preset, clip), PRESETS[preset],

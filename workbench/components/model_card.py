@@ -38,7 +38,7 @@ SCORES = ("UA", "WA", "ACC")
 SCORE_HELP = {
     "UA": "Unweighted accuracy: the mean of the per-class recalls, so every emotion counts the same.",
     "WA": "Weighted accuracy: the share of all clips classified correctly.",
-    "ACC": "The S0 paper's summary number: the mean of UA and WA.",
+    "ACC": "The summary number of Kim & Kwon (S0): the mean of UA and WA.",
 }
 CHANCE_HELP = "The UA of a constant or random guess: 1 / the number of classes."
 #: How each metrics block of a card is introduced (others: their key, underscores as spaces).
@@ -168,7 +168,7 @@ def augmentations(training: Mapping, features: FeatureConfig | None = None) -> l
     found = []
     versions = [str(v) for v in t.get("augment") or []]
     if versions:
-        found.append(f"STFT augmentation (S0): every clip seen through {len(versions)} feature versions per epoch "
+        found.append(f"STFT augmentation (Kim & Kwon, S0): every clip seen through {len(versions)} feature versions per epoch "
                      f"({', '.join(versions)})")
     speed = _on(t, "speed")
     if speed:
