@@ -2,7 +2,7 @@
 
 import math
 
-from bench import explain, train
+from bench import explain, long_clips, train
 
 
 def test_explain_bench_reports_ours_the_library_default_and_the_floor_per_method():
@@ -21,3 +21,12 @@ def test_train_bench_reports_clips_per_second_for_every_model():
     assert [r["model"] for r in rows] == [f"{name} ({size})" for name, size in train.MODELS]
     assert all(r["off"] > 0 for r in rows) and "batch 4" in context
     assert train.markdown(rows, context).count("\n| ") == len(rows) + 1
+
+
+def test_long_clip_bench_reports_windowed_and_whole_clip_times():
+    rows, context = long_clips.run(lengths=(1.0, 4.0), whole_up_to=4.0, device="cpu")
+    assert [r["seconds"] for r in rows] == [1.0, 4.0]
+    assert rows[0]["windows"] == 1 and rows[1]["windows"] > 1  # 4 s is over twice the model's 1.7 s
+    assert all(r["windowed"] > 0 and r["whole"] > 0 for r in rows)
+    text = long_clips.markdown(rows, context)
+    assert "polish-cnn-eca" in text and text.count("\n| ") == len(rows) + 1

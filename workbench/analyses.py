@@ -95,6 +95,7 @@ def submit(clip: Clip, loaded: Loaded, part: str, settings: Settings) -> Job:
         progress(0.95, "audio versions")
         return add_audio(mapped, clip, model, loaded.card, s)
 
+    runner.touch(map_key(clip, loaded, part, settings))  # the map outlives the audio jobs derived from it
     return runner.submit(key(clip, loaded, part, settings), compute, label=f"{TITLES[part]} of {clip.name}")
 
 

@@ -169,6 +169,12 @@ class JobRunner:
         with self._lock:
             return sum(not j.done() for j in self._jobs.values())
 
+    def touch(self, key: str) -> None:
+        """Mark ``key`` as just used, so the LRU keeps it (a step that a cached job will derive from again)."""
+        with self._lock:
+            if key in self._jobs:
+                self._jobs.move_to_end(key)
+
     def peek(self, key: str) -> Job | None:
         """The job for ``key`` if one was submitted and is still remembered."""
         with self._lock:

@@ -184,11 +184,14 @@ def test_the_synthetic_demo_model_and_clips_are_one_pick_away(app_url, browser):
 
 
 def test_corpus_page_lists_the_demo_corpus_and_the_real_one(app_url, browser):
-    page = browser.new_page()
+    page = browser.new_page(viewport={"width": 1440, "height": 2200})  # the picker's options open without scrolling
     page.goto(f"{app_url}/corpus")
     expect(page.get_by_role("heading", name="Corpus", exact=True)).to_be_visible(timeout=TIMEOUT)
     expect(page.get_by_role("combobox", name="Corpus", exact=True)).to_have_value("Demo corpus (synthetic, English)")
-    expect(page.get_by_text("speakers", exact=True)).to_be_visible(timeout=TIMEOUT)
+    expect(page.get_by_text("speakers", exact=True).first).to_be_visible(timeout=TIMEOUT)
+    # every corpus under the data roots, one player per emotion of each (4 demo + 3 Polish + 2 planted-cue) ...
+    expect(page.locator(PLAYERS)).to_have_count(9, timeout=TIMEOUT)
+    page.wait_for_function(AUDIO_DURATIONS, timeout=TIMEOUT)  # ... all loaded: the page has settled
     choose(page, "Corpus", "Emotions in Polish speech recordings (real, acted)")
     expect(page.get_by_text("Polish, real (acted) speech")).to_be_visible(timeout=TIMEOUT)
     expect(page.get_by_test_id("stMetricValue").first).to_have_text("450", timeout=TIMEOUT)

@@ -180,3 +180,13 @@ def test_a_shared_step_stopped_for_one_job_is_computed_for_the_other():
     with pytest.raises(Cancelled):
         first.future.result(timeout=5)
     assert second.future.result(timeout=10) == "map computed again"
+
+
+def test_a_touched_step_outlives_newer_results_in_the_lru():
+    runner = JobRunner(workers=1, max_results=3)
+    runner.memo("map", lambda: "m")
+    runner.submit("audio-1", lambda progress: 1).future.result(timeout=5)
+    for i in range(2, 5):  # each page run asks for the map's audio again (other settings): the map is touched
+        runner.touch("map")
+        runner.submit(f"audio-{i}", lambda progress: i).future.result(timeout=5)
+    assert runner.peek("map") is not None and runner.peek("audio-1") is None

@@ -93,7 +93,7 @@ def render() -> None:
             key=UPLOAD_KEY, on_change=_take_uploads,
             help=f"From {MIN_SECONDS:g} s up to {state.MAX_CLIP_SECONDS:.0f} s per clip, at most "
                  f"{st.get_option('server.maxUploadSize')} MB per file. Clips longer than twice the model's "
-                 "training length are explained window by window, so a 60 s clip takes about 16 times as long "
+                 "training length are explained window by window, so a 60 s clip takes about 15 times as long "
                  "as a 3 s one.",
         )
         _take_uploads(make_current=False)  # uploads present before a callback could run (e.g. restored widget state)
