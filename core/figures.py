@@ -75,9 +75,9 @@ def band_yaxis(ax, analysis: Analysis) -> None:
     ax.set_ylabel("MFCC index" if analysis.cfg.kind == "mfcc" else "frequency (Hz, mel scale)")
 
 
-def _envelope(x: np.ndarray, sr: int, max_points: int = 4000) -> tuple[np.ndarray, np.ndarray]:
-    """Times and values of a signal reduced to a min/max envelope (as the workbench draws it), so a long
-    clip stays a light vector path in the PDF."""
+def envelope(x: np.ndarray, sr: int, max_points: int = 4000) -> tuple[np.ndarray, np.ndarray]:
+    """Times and values of a signal reduced to a min/max envelope, so a long clip stays a light vector path in
+    the PDF and a light trace in the workbench's plotly figures."""
     step = max(1, len(x) // max_points)
     if step == 1:
         return np.arange(len(x)) / sr, x
@@ -111,7 +111,7 @@ def draw_waveform(ax, analysis: Analysis) -> None:
         ax.text(0.5, 0.5, "no waveform: this analysis kept no audio versions", ha="center", va="center",
                 transform=ax.transAxes, color="#555555")
     else:
-        ax.plot(*_envelope(wave, analysis.sr), color=BLUE, linewidth=0.6)
+        ax.plot(*envelope(wave, analysis.sr), color=BLUE, linewidth=0.6)
         top = max(float(np.abs(wave).max()), 1e-3)
         ax.set_ylim(-1.05 * top, 1.05 * top)
     clip_xaxis(ax, analysis)

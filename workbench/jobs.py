@@ -103,7 +103,6 @@ class JobRunner:
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._lock = threading.Lock()
         self._idle = threading.Semaphore(workers)  # held by a worker while it computes
-        self._n_workers = workers
         self.max_results = max_results
         atexit.register(self.shutdown, wait_seconds=5.0)
 
@@ -158,11 +157,11 @@ class JobRunner:
             job.cancel()
         deadline = time.monotonic() + wait_seconds
         taken = 0
-        while taken < self._n_workers and self._idle.acquire(timeout=max(0.0, deadline - time.monotonic())):
+        while taken < len(self._workers) and self._idle.acquire(timeout=max(0.0, deadline - time.monotonic())):
             taken += 1
         for _ in range(taken):
             self._idle.release()
-        return taken == self._n_workers
+        return taken == len(self._workers)
 
     def busy(self) -> int:
         """How many jobs are unfinished (queued or running)."""

@@ -8,27 +8,22 @@ import signal
 import time
 from pathlib import Path
 
-import numpy as np
 import soundfile as sf
 from conftest import start_server, stop_server
 from playwright.sync_api import expect
-from test_workbench import ROOT, TIMEOUT, open_app, upload, wait_for_explanation
+from test_workbench import TIMEOUT, open_app, upload, wait_for_explanation
+
+from bench.long_clips import real_speech
 
 LONGEST = 60.0  # workbench.state.MAX_CLIP_SECONDS
 PROGRESS = re.compile(r"(Occlusion|LIME): .*\((\d+)%\)")
 
 
 def long_real_speech(folder: Path, seconds: float = LONGEST - 0.5) -> Path:
-    """Real Polish words one after another (a short pause between them) up to ``seconds``."""
-    parts, total = [], 0
-    for path in sorted((ROOT / "assets" / "polish").glob("*.flac")):
-        wave, sr = sf.read(path, dtype="float32")
-        parts += [wave, np.zeros(int(0.1 * sr), dtype=np.float32)]
-        total += len(wave) + int(0.1 * sr)
-        if total >= seconds * sr:
-            break
+    """Real Polish words one after another up to ``seconds`` (``bench.long_clips.real_speech``), as a WAV file."""
+    clip = real_speech(seconds)
     path = folder / "sixty-seconds-of-polish.wav"
-    sf.write(path, np.concatenate(parts)[: int(seconds * sr)], sr)
+    sf.write(path, clip.wave.numpy(), clip.sr)
     return path
 
 

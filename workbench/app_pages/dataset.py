@@ -128,7 +128,7 @@ def results_view(path: str) -> None:
         st.caption(f"UA {result.metrics['UA']:.2f} (chance {chance:.2f}): a constant or random guess scores about "
                    "the chance level, whatever the class balance.")
     if unknown:
-        listed = ", ".join(f"{n} clip{'s' if n != 1 else ''} labelled {label}" for label, n in unknown.items())
+        listed = ", ".join(f"{domain.count(n, 'clip')} labelled {label}" for label, n in unknown.items())
         st.info(f"{listed}: this model has no such class (it knows {', '.join(result.labels)}); they are predicted "
                 "but not scored. Their predictions are the grey row(s) under the confusion matrix.",
                 icon=":material/info:")

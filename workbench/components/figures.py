@@ -18,22 +18,14 @@ import torch
 
 from core.explain import Analysis, normalise, rank_normalise
 from core.features import FeatureConfig, frame_times, mel_band_hz
+from core.figures import envelope
 from workbench.components.colours import BLUE, DIVERGING, GREY, SEQUENTIAL, UNDERLAY
 
 #: Kept for callers of the shell's API.
 SPECTROGRAM_COLOURS = SEQUENTIAL
 TIME_AXIS = "time (s)"
 FREQ_AXIS = "frequency (Hz, mel scale)"
-
-
-def envelope(x: np.ndarray, sr: int, max_points: int = 8000) -> tuple[np.ndarray, np.ndarray]:
-    """Times and values of a long signal reduced to a min/max envelope (for drawing only)."""
-    step = max(1, len(x) // max_points)
-    if step == 1:
-        return np.arange(len(x)) / sr, x
-    n = len(x) // step
-    blocks = x[: n * step].reshape(n, step)
-    return np.repeat(np.arange(n) * step / sr, 2), np.stack([blocks.min(axis=1), blocks.max(axis=1)], axis=1).ravel()
+MAX_POINTS = 8000  # points of a waveform trace (min/max envelope, ``core.figures.envelope``)
 
 
 def clip_axis(fig: go.Figure, seconds: float, *, title: bool = True, **where) -> None:
@@ -48,7 +40,7 @@ def on_clip(analysis: Analysis, values: np.ndarray, times: np.ndarray) -> tuple[
     return np.asarray(values)[..., window], clip_times
 
 
-def waveform(wave: torch.Tensor | np.ndarray, sr: int, *, height: int = 160, max_points: int = 8000) -> go.Figure:
+def waveform(wave: torch.Tensor | np.ndarray, sr: int, *, height: int = 160, max_points: int = MAX_POINTS) -> go.Figure:
     """Waveform against seconds (0 .. the clip's duration), decimated by min/max envelope so long clips stay light."""
     x = wave.detach().cpu().numpy() if isinstance(wave, torch.Tensor) else np.asarray(wave)
     t, y = envelope(x, sr, max_points)

@@ -7,8 +7,9 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from core.explain import Analysis
+from core.figures import envelope
 from workbench.components.colours import BLUE, GREY, OKABE_ITO, VERMILLION, by_label
-from workbench.components.figures import clip_axis, envelope, on_clip
+from workbench.components.figures import MAX_POINTS, clip_axis, on_clip
 
 
 def _samples_on_clip(analysis: Analysis, x: np.ndarray) -> np.ndarray:
@@ -27,7 +28,7 @@ def activation(analysis: Analysis, threshold: float, *, height: int = 460) -> go
     timeline (what the model heard, less the padding of a short clip)."""
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.4, 0.6], vertical_spacing=0.06)
     wave = _samples_on_clip(analysis, analysis.audio["original"].wave.numpy())
-    t, y = envelope(wave, analysis.sr)
+    t, y = envelope(wave, analysis.sr, MAX_POINTS)
     fig.add_scatter(x=t, y=y, mode="lines", line=dict(width=1, color=BLUE), name="waveform", row=1, col=1)
     if analysis.focus_gate is not None:
         gt, gate = _every(_samples_on_clip(analysis, analysis.focus_gate), analysis.sr)

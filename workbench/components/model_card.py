@@ -189,10 +189,10 @@ def augmentations(training: Mapping, features: FeatureConfig | None = None) -> l
     freq, time = int(_on(t, "freq_mask")), int(_on(t, "time_mask"))
     parts = []
     if freq:
-        parts.append(f"{masks} frequency mask{'s' if masks != 1 else ''} narrower than {freq} mel bands")
+        parts.append(f"{domain.count(masks, 'frequency mask')} narrower than {freq} mel bands")
     if time:
         ms = f" ({time * features.hop_ms:g} ms)" if features is not None else ""
-        parts.append(f"{masks} time mask{'s' if masks != 1 else ''} narrower than {time} frames{ms}")
+        parts.append(f"{domain.count(masks, 'time mask')} narrower than {time} frames{ms}")
     if parts:
         found.append("SpecAugment: " + " and ".join(parts) + " per clip")
     return found

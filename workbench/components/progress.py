@@ -42,17 +42,17 @@ def wait(jobs: Mapping[str, Job], slots: Mapping[str, Any], on_done: Callable[[s
     pending = dict(jobs)
     for job in pending.values():
         job.watch()
+    stopped = False
     try:
         _wait(pending, slots, on_done, label)
     except StopException:
+        stopped = True
+        raise
+    finally:  # what is still pending was left: by a rerun (it keeps running) or by Stop (it is given up)
         for job in pending.values():
             job.unwatch()
-            job.give_up()  # stops unless another session waits for it too
-        raise
-    except BaseException:
-        for job in pending.values():
-            job.unwatch()
-        raise
+            if stopped:
+                job.give_up()  # stops unless another session waits for it too
 
 
 def _wait(pending: dict[str, Job], slots: Mapping[str, Any], on_done: Callable[[str, Job], None],
