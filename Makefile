@@ -69,11 +69,13 @@ real-corpus: $(STAMP)
 real-cue: $(STAMP)
 	$(PY) -m core.data.real_cue --out assets/polish-cue
 
-# Speed figures for docs/PERFORMANCE.md: attribution (ours vs library defaults), training throughput, long clips.
+# Speed figures for docs/PERFORMANCE.md: attribution (ours vs library defaults), training throughput, long clips,
+# 8 browser sessions at once.
 bench: $(STAMP)
 	$(PY) -m bench.explain
 	$(PY) -m bench.train
 	$(PY) -m bench.long_clips
+	$(PY) -m bench.load
 
 # The shipped demo checkpoints, retrained from the shipped demo corpus (CPU: see README).
 DEMO_TRAIN := $(PY) -m core.cli train --corpus assets/demo --quiet

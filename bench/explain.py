@@ -1,28 +1,34 @@
-"""Attribution speed: ours vs the default use of captum and lime, side by side in one run.
+"""Attribution speed: ours vs the libraries' default use of the same computations, side by side in one run.
 
-For the demo cnn-eca on a 3 s clip: per method, our time, the library-default time and their
-ratio, and our time over the forward-pass floor (number of model calls x the time of those
-calls in one batch) — how much the method costs beyond the forwards it cannot avoid.
+For the shipped demo cnn-eca and the paper-size CNN-ECA (n = 4, 2,734,482 parameters, untrained weights) on a 3 s
+clip: the forward floor (ms per clip at batch 1, in our batches, compiled), then per method the captum / lime
+default use, ours eager, ours with the compiled forwards, and the ratios; occlusion also as plain batched forwards
+(no incremental inference) and LIME also with all its samples (no convergence stop). Last, the dataset throughput:
+clips per second for Grad-CAM + occlusion + LIME over the demo test split (``core.explain.dataset``).
 
-    .venv/bin/python -m bench.explain [--device auto] [--repeats 3]
+    .venv/bin/python -m bench.explain [--device auto] [--repeats 2] [--no-compile]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
-from captum.attr import Occlusion
+from captum.attr import LayerGradCam, Lime, Occlusion
 from lime import lime_image
 
 from core import devices
 from core.audio import fix_length, load_audio, to_wav_bytes
 from core.checkpoint import Card, load
-from core.explain.baselines import baseline
+from core.data.corpora import load_manifest
+from core.explain import compiled
+from core.explain.dataset import analyze_dataset
 from core.explain.gradcam import gradcam
-from core.explain.lime import LimeSettings, lime
+from core.explain.lime import LimeSettings, grid_for, lime
 from core.explain.occlusion import OcclusionSettings, occlusion
 from core.explain.sonify import FocusSettings, focus_clip
 from core.explain.subject import Subject
@@ -31,34 +37,45 @@ from core.models import build, demo_config
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_MODEL = ROOT / "assets" / "models" / "cnn-eca"
-TARGETS_CPU = {"gradcam": 0.1, "occlusion": 2.0, "lime": 5.0, "focus audio": 0.05}
-TARGET_GPU_ALL = 0.25  # Grad-CAM + occlusion + LIME together on a GPU
+METHODS = ("gradcam", "occlusion", "lime")
+TARGET_SPEED_UP = 5.0  # paper-size CNN-ECA, all three methods, ours vs captum's default use (issue 14)
+TARGET_GPU_ALL = 0.05  # the same three on a GPU, seconds
 
 
-def demo_subject(device: torch.device) -> tuple[Subject, torch.Tensor, str]:
-    """The shipped demo cnn-eca and a 3 s demo clip (or a demo-size model and a synthetic clip)."""
-    if (DEMO_MODEL / "card.json").is_file():
-        model, card = load(DEMO_MODEL, device=device)
-        source = "shipped demo cnn-eca"
-    else:
-        torch.manual_seed(0)
-        model = build("cnn-eca", 4, **demo_config("cnn-eca")).to(device).eval()
-        card = Card(model="cnn-eca", labels=("angry", "happy", "neutral", "sad"), features=PRESETS["stft-v8"])
-        source = "untrained demo-size cnn-eca (no shipped model found)"
+def clip_wave(cfg, device: torch.device, seconds: float = 3.0) -> torch.Tensor:
+    """A demo clip cut or padded to ``seconds`` (a tone when the demo corpus is not built)."""
     clips = sorted((ROOT / "assets" / "demo").rglob("*.wav"))
     if clips:
         wave = load_audio(clips[0]).wave
     else:
         t = torch.arange(48_000) / 16_000
         wave = load_audio(to_wav_bytes(0.3 * torch.sin(2 * torch.pi * 220 * t), 16_000)).wave
-    cfg = card.features
-    wave = fix_length(wave, 3 * cfg.sample_rate).to(device)
-    with torch.no_grad():
-        features = frontend(cfg, device)(wave)
-    return Subject(model, features, cfg, card.labels), wave, source
+    return fix_length(wave, int(seconds * cfg.sample_rate)).to(device)
 
 
-def best_of(repeats: int, fn) -> float:
+def subjects(device: torch.device, seconds: float = 3.0) -> list[tuple[str, Subject, torch.Tensor]]:
+    """(name, subject, wave) for the demo model and the paper-size one."""
+    if (DEMO_MODEL / "card.json").is_file():
+        demo, card = load(DEMO_MODEL, device=device)
+        demo_name = "demo cnn-eca (shipped, n = 1)"
+    else:
+        torch.manual_seed(0)
+        demo = build("cnn-eca", 4, **demo_config("cnn-eca")).to(device).eval()
+        card = Card(model="cnn-eca", labels=("angry", "happy", "neutral", "sad"), features=PRESETS["stft-v8"])
+        demo_name = "demo-size cnn-eca (untrained: no shipped model)"
+    torch.manual_seed(0)
+    paper = build("cnn-eca", 4).to(device).eval()
+    out = []
+    for name, model in ((demo_name, demo), ("paper cnn-eca (n = 4, untrained)", paper)):
+        cfg = card.features
+        wave = clip_wave(cfg, device, seconds)
+        with torch.no_grad():
+            features = frontend(cfg, device)(wave)
+        out.append((name, Subject(model, features, cfg, card.labels), wave))
+    return out
+
+
+def timed(fn, repeats: int = 1) -> float:
     times = []
     for _ in range(repeats):
         if torch.cuda.is_available():
@@ -71,16 +88,34 @@ def best_of(repeats: int, fn) -> float:
     return min(times)
 
 
-def forward_floor(subject: Subject, n: int, repeats: int) -> float:
-    """Time of ``n`` model calls made as batched as we make them (``Subject.batch_size``)."""
-    batch = subject.features[None].expand(min(n, subject.batch_size()), -1, -1).contiguous()
-    per_chunk = best_of(repeats, lambda: subject.probabilities(batch))
-    return per_chunk * n / batch.shape[0]
+def per_clip_ms(subject: Subject, rows: int, repeats: int) -> float:
+    batch = subject.features[None].expand(rows, -1, -1).contiguous()
+    seconds = timed(lambda: subject.probabilities(batch, chunk=rows), repeats)
+    return 1000 * seconds / rows
 
 
-def lime_default(subject: Subject, target: int, num_samples: int) -> None:
-    """lime's image explainer as documented (quickshift superpixels, batch_size=10), on the same task as
-    ours: one target label (``top_labels=None``) and hidden segments set to the spectrogram's floor."""
+def captum_defaults(subject: Subject, target: int, occ: OcclusionSettings, lim: LimeSettings) -> dict[str, float]:
+    """The three computations as captum documents them: ``LayerGradCam`` on the cam layer, ``Occlusion`` and
+    ``Lime`` (same windows, same grid cells and baseline, same number of samples) one input per forward."""
+    model, x = subject.model, subject.features[None]
+    ours_occ = occlusion(subject, target, occ)["occlusion"].settings
+    window = (min(occ.window_bands, x.shape[1]), ours_occ["window_frames"])
+    strides = (min(occ.stride_bands, x.shape[1]), ours_occ["stride_frames"])
+    _, base = subject.removed(occ.baseline)
+    cells = torch.as_tensor(grid_for(subject, lim).labels(), device=x.device)[None]
+    layer = model.get_submodule(model.spec.cam_layers[0])
+    return {
+        "gradcam": timed(lambda: LayerGradCam(model, layer).attribute(x, target=target)),
+        "occlusion": timed(lambda: Occlusion(model).attribute(
+            x, sliding_window_shapes=window, strides=strides, baselines=base[None], target=target,
+            perturbations_per_eval=1)),
+        "lime": timed(lambda: Lime(model).attribute(x, target=target, baselines=base[None], feature_mask=cells,
+                                                    n_samples=lim.num_samples, perturbations_per_eval=1)),
+    }
+
+
+def lime_image_default(subject: Subject, target: int, num_samples: int) -> float:
+    """lime's image explainer as documented (quickshift superpixels, batch_size=10), one target label."""
     spec = subject.features.cpu().numpy()
 
     def classify(images):
@@ -88,74 +123,125 @@ def lime_default(subject: Subject, target: int, num_samples: int) -> None:
         return subject.probabilities(batch).cpu().numpy()
 
     explainer = lime_image.LimeImageExplainer(random_state=0)
-    explainer.explain_instance(spec, classify, labels=(target,), top_labels=None, hide_color=float(spec.min()),
-                               num_samples=num_samples, batch_size=10, random_seed=0)
+    return timed(lambda: explainer.explain_instance(spec, classify, labels=(target,), top_labels=None,
+                                                    hide_color=float(spec.min()), num_samples=num_samples,
+                                                    batch_size=10, random_seed=0))
 
 
-def run(device: str = "auto", repeats: int = 3) -> tuple[list[dict], str]:
-    target_device = devices.resolve(device)
-    subject, wave, source = demo_subject(target_device)
+def ours(subject: Subject, target: int, occ: OcclusionSettings, lim: LimeSettings, repeats: int) -> dict:
+    times = {
+        "gradcam": timed(lambda: gradcam(subject, target), repeats),
+        "occlusion": timed(lambda: occlusion(subject, target, occ), repeats),
+        "lime": timed(lambda: lime(subject, target, lim), repeats),
+    }
+    samples = lime(subject, target, lim)["lime"].settings.get("samples_used", lim.num_samples)
+    return {**times, "samples": samples}
+
+
+def with_compile(value: str):
+    os.environ["SERWB_COMPILE"] = value
+
+
+def model_rows(name: str, subject: Subject, wave: torch.Tensor, repeats: int, use_compile: bool) -> dict:
     target = int(subject.probabilities(subject.features[None])[0].argmax())
     occ, lim = OcclusionSettings(), LimeSettings()
-    bands, frames = subject.features.shape
-    occ_window = (occ.window_bands, int(round(occ.window_ms / subject.cfg.hop_ms)))
-    occ_stride = (occ.stride_bands, int(round(occ.stride_ms / subject.cfg.hop_ms)))
-    n_occ = ((bands - occ_window[0]) // occ_stride[0] + 1) * ((frames - occ_window[1]) // occ_stride[1] + 1) + 1
-    base = baseline(subject.features, "silence")[None]
-
-    gradcam(subject, target)  # warm-up (first call builds captum's hooks, allocator pools)
-    rows = [
-        {"method": "gradcam", "ours": best_of(repeats, lambda: gradcam(subject, target)), "default": None,
-         "floor": forward_floor(subject, 1, repeats) * 2},  # one forward + one backward
-        {"method": "occlusion", "ours": best_of(repeats, lambda: occlusion(subject, target, occ)),
-         "default": best_of(1, lambda: Occlusion(subject.model).attribute(
-             subject.features[None], sliding_window_shapes=occ_window, strides=occ_stride, baselines=base,
-             target=target, perturbations_per_eval=1)),
-         "floor": forward_floor(subject, n_occ, repeats)},
-        {"method": "lime", "ours": best_of(repeats, lambda: lime(subject, target, lim)),
-         "default": best_of(1, lambda: lime_default(subject, target, lim.num_samples)),
-         "floor": forward_floor(subject, lim.num_samples, repeats)},
-    ]
+    rows = subject.batch_size()
+    with_compile("off")
+    gradcam(subject, target)  # warm-up: hooks, allocator pools
+    result = {"name": name, "rows": rows, "shape": tuple(subject.features.shape),
+              "floor_ms": {"batch 1": per_clip_ms(subject, 1, repeats), f"batch {rows}": per_clip_ms(subject, rows, repeats)}}
+    result["default"] = captum_defaults(subject, target, occ, lim)
+    result["lime_image"] = lime_image_default(subject, target, lim.num_samples)
+    result["eager"] = ours(subject, target, occ, lim, repeats)
+    result["plain occlusion"] = timed(lambda: occlusion(subject, target, OcclusionSettings(incremental=False)), repeats)
+    full = LimeSettings(stop_when_converged=False)
+    result["all samples"] = timed(lambda: lime(subject, target, full), repeats)
+    if use_compile:
+        with_compile("always")
+        shape = (rows, *subject.features.shape)
+        entry = compiled.request(subject.model, shape)
+        entry.ready.wait()
+        result["compile_s"] = entry.seconds
+        result["compile_failed"] = entry.failed
+        result["floor_ms"]["compiled"] = per_clip_ms(subject, rows, repeats)
+        result["compiled"] = ours(subject, target, occ, lim, repeats)
+        with_compile("off")
     gradcam_map = gradcam(subject, target)["gradcam"]
-    rows.append({"method": "focus audio", "default": None, "floor": None,
-                 "ours": best_of(repeats, lambda: focus_clip(wave, subject.cfg.sample_rate, gradcam_map, FocusSettings()))})
-    for row in rows:
-        row["target"] = TARGETS_CPU.get(row["method"]) if target_device.type == "cpu" else None
-    rows.append({"method": "all three", "default": None, "floor": None,
-                 "ours": sum(r["ours"] for r in rows if r["method"] in ("gradcam", "occlusion", "lime")),
-                 "target": TARGET_GPU_ALL if target_device.type == "cuda" else None})
-    context = (f"{source}, 3 s clip ({bands} bands x {frames} frames), device {target_device}, "
-               f"torch threads {torch.get_num_threads()}, best of {repeats}")
-    return rows, context
+    result["focus audio"] = timed(lambda: focus_clip(wave, subject.cfg.sample_rate, gradcam_map, FocusSettings()),
+                                  repeats)
+    return result
 
 
-def markdown(rows: list[dict], context: str) -> str:
+def dataset_throughput(device: torch.device, use_compile: bool, max_clips: int | None = None) -> dict | None:
+    """Clips per second for the three methods over the demo test split (shipped demo cnn-eca)."""
+    if not (DEMO_MODEL / "card.json").is_file() or not (ROOT / "assets" / "demo" / "manifest.csv").is_file():
+        return None
+    model, card = load(DEMO_MODEL, device=device)
+    manifest = load_manifest(ROOT / "assets" / "demo")
+    manifest = replace(manifest, rows=[r for r in manifest.rows if r.extra.get("split") == "test"])
+    with_compile("auto" if use_compile else "off")
+    started = time.perf_counter()
+    result = analyze_dataset(model, card, manifest, methods=METHODS, device=str(device), max_clips=max_clips)
+    seconds = time.perf_counter() - started
+    with_compile("off")
+    n = len(result.paths)
+    return {"clips": n, "seconds": seconds, "clips_per_s": n / seconds}
+
+
+def markdown(results: list[dict], throughput: dict | None, context: str) -> str:
     def s(value):
         return "-" if value is None else f"{value:.3f}"
 
-    lines = [f"Setup: {context}.", "",
-             "| method | ours (s) | library default (s) | speed-up | forward floor (s) | ours / floor | target (s) | met |",
-             "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        ratio = f"{r['default'] / r['ours']:.1f}x" if r["default"] else "-"
-        over = f"{r['ours'] / r['floor']:.2f}" if r["floor"] else "-"
-        met = "-" if r["target"] is None else ("yes" if r["ours"] <= r["target"] else "no")
-        lines.append(f"| {r['method']} | {s(r['ours'])} | {s(r['default'])} | {ratio} | {s(r['floor'])} | {over} | "
-                     f"{s(r['target'])} | {met} |")
-    lines += ["", "Library defaults: captum `Occlusion` with `perturbations_per_eval=1`; "
-              "`lime_image.LimeImageExplainer.explain_instance` with quickshift superpixels and `batch_size=10` "
-              "(same number of samples). Ours: forwards batched by `Subject.batch_size` (free memory on a GPU, cache-sized on a CPU); LIME on a time x mel-band grid "
-              "with batched perturbations built on the device."]
+    lines = [f"Setup: {context}.", ""]
+    for r in results:
+        floor = ", ".join(f"{k} {v:.1f} ms" for k, v in r["floor_ms"].items())
+        compile_note = ""
+        if "compile_s" in r:
+            compile_note = (f"; compiling took {r['compile_s']:.1f} s" if not r["compile_failed"]
+                            else f"; compile failed ({r['compile_failed']})")
+        lines += [f"**{r['name']}**, input {r['shape'][0]} x {r['shape'][1]}; forward per clip: {floor}{compile_note}.",
+                  "", "| method | captum default (s) | ours eager (s) | ours compiled (s) | speed-up |",
+                  "|---|---|---|---|---|"]
+        best = r.get("compiled", r["eager"])
+        for m in METHODS:
+            comp = r["compiled"][m] if "compiled" in r else None
+            lines.append(f"| {m} | {s(r['default'][m])} | {s(r['eager'][m])} | {s(comp)} | "
+                         f"{r['default'][m] / best[m]:.1f}x |")
+        total_default = sum(r["default"][m] for m in METHODS)
+        total_eager = sum(r["eager"][m] for m in METHODS)
+        total_best = sum(best[m] for m in METHODS)
+        comp_total = sum(r["compiled"][m] for m in METHODS) if "compiled" in r else None
+        lines.append(f"| **all three** | {s(total_default)} | {s(total_eager)} | {s(comp_total)} | "
+                     f"**{total_default / total_best:.1f}x** |")
+        lines += ["", f"- occlusion with plain batched forwards (no incremental inference): {r['plain occlusion']:.3f} s; "
+                  f"LIME with all {LimeSettings().num_samples} samples (no convergence stop): {r['all samples']:.3f} s "
+                  f"(stopped runs used {best['samples']}); lime_image default: {r['lime_image']:.3f} s; "
+                  f"focus audio: {r['focus audio']:.4f} s.", ""]
+    if throughput:
+        lines.append(f"Dataset throughput (demo test split, {throughput['clips']} clips, Grad-CAM + occlusion + LIME, "
+                     f"shipped demo cnn-eca): {throughput['clips_per_s']:.2f} clips/s ({throughput['seconds']:.1f} s).")
     return "\n".join(lines)
+
+
+def run(device: str = "auto", repeats: int = 2, use_compile: bool = True, seconds: float = 3.0,
+        max_clips: int | None = None) -> tuple[list[dict], dict | None, str]:
+    target_device = devices.resolve(device)
+    results = [model_rows(name, subject, wave, repeats, use_compile)
+               for name, subject, wave in subjects(target_device, seconds)]
+    throughput = dataset_throughput(target_device, use_compile, max_clips)
+    context = (f"{seconds:g} s clip, device {target_device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
+               f"ours best of {repeats}, captum and lime defaults once")
+    return results, throughput, context
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--no-compile", action="store_true", help="Skip the compiled rows (no C++ compiler).")
     args = parser.parse_args()
-    rows, context = run(args.device, args.repeats)
-    print(markdown(rows, context))
+    results, throughput, context = run(args.device, args.repeats, not args.no_compile)
+    print(markdown(results, throughput, context))
 
 
 if __name__ == "__main__":

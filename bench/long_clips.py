@@ -4,8 +4,9 @@ whole-clip pass, on the shipped real-speech model and real Polish speech.
 The clip is the words of ``assets/polish`` one after another (0.1 s apart), cut to each length. "windowed" is
 ``core.explain.analyze`` (clips over twice the training length explained in windows of that length,
 ``core.explain.windows``); "whole" explains the same clip as one input (``core.explain.methods.explain`` on the
-whole model input), the peer whose cost grows with the length squared for occlusion. Run: ``python -m
-bench.long_clips``.
+whole model input). Occlusion alone on the whole clip is also timed incremental (``core.explain.incremental``,
+whose cost grows with the number of windows, i.e. linearly) against plain forwards (each window a forward of
+the whole clip: the length squared). Run: ``python -m bench.long_clips``.
 """
 
 from __future__ import annotations
@@ -45,15 +46,27 @@ def real_speech(seconds: float, sr: int = 16_000) -> Clip:
     return Clip(wave, sr, sr, 1, hashlib.sha256(wave.numpy().tobytes()).hexdigest(), f"{seconds:g} s of speech")
 
 
-def whole_clip(clip: Clip, model, card, device: torch.device) -> float:
-    """Seconds for the default methods on the clip as one input (no windows)."""
+def whole_subject(clip: Clip, model, card, device: torch.device) -> tuple[Subject, int]:
     labels, cfg, seconds, _, padding = card_fields(card)
     _, features, _ = model_input(clip, cfg, seconds, device, padding)
     subject = Subject(model, features, cfg, labels, padding)
-    target = int(subject.probabilities(features[None])[0].argmax())
+    return subject, int(subject.probabilities(features[None])[0].argmax())
+
+
+def whole_clip(clip: Clip, model, card, device: torch.device) -> float:
+    """Seconds for the default methods on the clip as one input (no windows)."""
+    subject, target = whole_subject(clip, model, card, device)
     started = time.perf_counter()
     for method in METHODS:
         registry.explain(method, subject, target)
+    return time.perf_counter() - started
+
+
+def whole_occlusion(clip: Clip, model, card, device: torch.device, incremental: bool) -> float:
+    """Seconds for occlusion alone on the clip as one input, incremental or with plain forwards."""
+    subject, target = whole_subject(clip, model, card, device)
+    started = time.perf_counter()
+    registry.explain("occlusion", subject, target, registry.settings_for("occlusion", incremental=incremental))
     return time.perf_counter() - started
 
 
@@ -70,7 +83,10 @@ def run(lengths=(3.0, 15.0, 60.0), whole_up_to: float = 15.0, device: str = "aut
         rows.append({"seconds": seconds, "windows": analysis.maps["occlusion"].settings.get("windows", 1),
                      "windowed": windowed, "occlusion": analysis.timings["occlusion"],
                      "lime": analysis.timings["lime"], "total": time.perf_counter() - started,
-                     "whole": whole_clip(clip, model, card, target_device) if seconds <= whole_up_to else None})
+                     "whole": whole_clip(clip, model, card, target_device) if seconds <= whole_up_to else None,
+                     "whole_occlusion": whole_occlusion(clip, model, card, target_device, incremental=True),
+                     "whole_plain": whole_occlusion(clip, model, card, target_device, incremental=False)
+                     if seconds <= whole_up_to else None})
     context = (f"shipped {MODEL.name} (trained on {card.training['seconds']:g} s), methods {', '.join(METHODS)} with "
                f"default settings, no audio versions, device {target_device}, torch threads {torch.get_num_threads()}")
     return rows, context
@@ -85,9 +101,17 @@ def markdown(rows: list[dict], context: str) -> str:
         whole = f"{r['whole']:.2f} | {r['whole'] / first['whole']:.1f}x" if r["whole"] and first["whole"] else "- | -"
         lines.append(f"| {r['seconds']:g} | {r['windows']} | {r['windowed']:.2f} | {r['windowed'] / first['windowed']:.1f}x "
                      f"| {r['occlusion']:.2f} | {r['lime']:.2f} | {whole} |")
+    lines += ["", "| clip (s) | whole-clip occlusion, incremental (s) | x first | plain forwards (s) | x first |",
+              "|---|---|---|---|---|"]
+    for r in rows:
+        plain = (f"{r['whole_plain']:.2f} | {r['whole_plain'] / first['whole_plain']:.1f}x"
+                 if r["whole_plain"] and first["whole_plain"] else "- | -")
+        lines.append(f"| {r['seconds']:g} | {r['whole_occlusion']:.2f} | "
+                     f"{r['whole_occlusion'] / first['whole_occlusion']:.1f}x | {plain} |")
     lines += ["", "Windowed: `core.explain.analyze` (windows of the training length, stitched). Whole clip: the same "
-              "methods on the clip as one input, run only up to the longest length asked for (it grows with the "
-              "length squared)."]
+              "methods on the clip as one input, run only up to the longest length asked for (LIME's cells and "
+              "each forward both grow with the length). Occlusion on the whole clip: incremental (each window "
+              "recomputes only the layers' slabs it reaches) against plain forwards of the whole clip per window."]
     return "\n".join(lines)
 
 

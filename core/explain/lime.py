@@ -5,6 +5,11 @@ binary on/off samples with a seeded generator, build every perturbed spectrogram
 in one tensor op per chunk, score them with batched forwards, and hand the samples, the
 model's probabilities and the cosine distances to ``LimeBase.explain_instance_with_data``,
 which does LIME's kernel weighting and ridge fit. The map gives each cell its LIME weight.
+
+With ``stop_when_converged`` the chunks stop once the surrogate's weights have settled
+(``core.explain.convergence``: LimeBase refitted on the samples so far); the final fit uses every
+sample drawn, and ``samples_used`` / ``converged`` in the map's settings say where it stopped.
+A stopped run is a full run with ``num_samples=samples_used``, since the samples are drawn up front.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import torch
 from lime.lime_base import LimeBase
 
 from core.explain.baselines import REMOVAL_HELP, REMOVALS
+from core.explain.convergence import STOP_HELP, TOLERANCE, TOLERANCE_HELP, Convergence
 from core.explain.maps import AttributionMap, Grid
 from core.explain.registry import MethodSpec, register_method, setting
 from core.explain.subject import Subject
@@ -26,8 +32,11 @@ from core.explain.subject import Subject
 
 @dataclass(frozen=True)
 class LimeSettings:
-    num_samples: int = setting(500, label="Samples", help="Perturbed copies of the clip the surrogate is fitted to.",
-                               low=20, high=5000, step=50)
+    num_samples: int = setting(500, label="Samples", low=20, high=5000, step=50,
+                               help="Most perturbed copies of the clip the surrogate is fitted to (all of them when "
+                                    "not stopping early).")
+    stop_when_converged: bool = setting(True, label="Stop when converged", help=STOP_HELP)
+    tolerance: float = setting(TOLERANCE, label="Tolerance", help=TOLERANCE_HELP, low=1e-4, high=1.0, shown=False)
     cell_ms: float = setting(250.0, label="Cell (ms)", help="Length of one grid cell.", low=20.0, high=3000.0, step=10.0)
     cell_bands: int = setting(8, label="Cell (bands)", help="Height of one grid cell in mel bands.", low=1, high=128)
     baseline: str = setting("auto", label="Baseline", choices=REMOVALS, help=REMOVAL_HELP)
@@ -46,7 +55,7 @@ def grid_for(subject: Subject, settings: LimeSettings) -> Grid:
 
 @register_method(MethodSpec(
     name="lime", title="LIME", settings=LimeSettings, default=True, progress=True,
-    cost=lambda subject, settings: settings.num_samples,
+    cost=lambda subject, settings: settings.num_samples,  # at most: stopping early makes fewer
     description="A weighted linear surrogate fitted to the model's outputs on copies with grid cells removed.",
     reference="Ribeiro et al. 2016; lime LimeBase",
 ))
@@ -61,29 +70,35 @@ def lime(subject: Subject, target: int, settings: LimeSettings = LimeSettings(),
     cells = torch.as_tensor(grid.labels(), device=subject.device)
     keep_all = torch.as_tensor(samples, dtype=subject.features.dtype, device=subject.device)
     removed, base = subject.removed(settings.baseline, settings.seed)
-
-    size = settings.batch_size or subject.batch_size()
-    probabilities = []
-    for start in range(0, settings.num_samples, size):
-        keep = keep_all[start : start + size][:, cells]  # (n, bands, frames) of 0/1
-        batch = base + keep * (subject.features - base)
-        probabilities.append(subject.probabilities(batch, chunk=size))
-        if progress:
-            progress(min(1.0, (start + size) / settings.num_samples))
-    labels = torch.cat(probabilities).cpu().numpy()
-
     distances = sklearn.metrics.pairwise_distances(samples, samples[:1], metric="cosine").ravel()
     kernel_width = settings.kernel_width
 
     def kernel(d):
         return np.sqrt(np.exp(-(d**2) / kernel_width**2))
 
-    explainer = LimeBase(kernel, random_state=settings.seed)
-    _, weights, score, _ = explainer.explain_instance_with_data(
-        samples, labels, distances, int(target), num_features=grid.n_cells, feature_selection="none"
-    )
-    cell_values = np.zeros(grid.n_cells)
-    for cell, weight in weights:
-        cell_values[cell] = weight
-    recorded = {**asdict(settings), "baseline": removed, "batch_size": size, "cells": [grid.n_band_cells, grid.n_frame_cells], "fit_r2": float(score)}
+    def fit(labels: np.ndarray) -> tuple[np.ndarray, float]:
+        """LimeBase's weights per cell and R^2 on the first ``len(labels)`` samples."""
+        n = len(labels)
+        _, weights, score, _ = LimeBase(kernel, random_state=settings.seed).explain_instance_with_data(
+            samples[:n], labels, distances[:n], int(target), num_features=grid.n_cells, feature_selection="none")
+        cell_values = np.zeros(grid.n_cells)
+        for cell, weight in weights:
+            cell_values[cell] = weight
+        return cell_values, score
+
+    size = settings.batch_size or subject.batch_size()
+    stopping = Convergence.for_cells(grid.n_cells, settings.tolerance) if settings.stop_when_converged else None
+    probabilities, done, converged = [], 0, False
+    while done < settings.num_samples and not converged:
+        keep = keep_all[done : done + size][:, cells]  # (n, bands, frames) of 0/1
+        batch = base + keep * (subject.features - base)
+        probabilities.append(subject.probabilities(batch, chunk=size))
+        done += len(keep)
+        converged = stopping is not None and done < settings.num_samples and stopping.converged(
+            done, lambda: fit(torch.cat(probabilities).cpu().numpy())[0])
+        if progress:
+            progress(1.0 if converged else done / settings.num_samples)
+    cell_values, score = fit(torch.cat(probabilities).cpu().numpy())
+    recorded = {**asdict(settings), "baseline": removed, "batch_size": size, "cells": [grid.n_band_cells, grid.n_frame_cells],
+                "fit_r2": float(score), "samples_used": done, "converged": converged}
     return {"lime": subject.make_map("lime", grid.expand(cell_values), target, recorded, started)}

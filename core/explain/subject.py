@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.explain import compiled
 from core.explain.baselines import baseline, removal_for
 from core.explain.maps import AttributionMap
 from core.features import FeatureConfig, frame_times, mel_band_hz
@@ -35,6 +36,17 @@ def model_lock(model: nn.Module) -> threading.RLock:
         if lock is None:
             lock = _LOCKS[model] = threading.RLock()
         return lock
+
+
+def locked(model: nn.Module) -> Callable:
+    """``model`` called under its lock one forward at a time: a long method (occlusion, KernelSHAP) holds the
+    lock per forward, not for its whole run, so another session's Grad-CAM gets in between."""
+
+    def forward(*args, **kwargs):
+        with model_lock(model):
+            return model(*args, **kwargs)
+
+    return forward
 
 
 @contextmanager
@@ -112,10 +124,12 @@ class Subject:
         return name, baseline(self.features, name, seed=seed)
 
     def probabilities(self, batch: torch.Tensor, *, chunk: int | None = None) -> torch.Tensor:
-        """Softmax outputs for ``(N, bands, frames)`` inputs, in chunks, without gradients."""
+        """Softmax outputs for ``(N, bands, frames)`` inputs, in chunks, without gradients; through a compiled
+        copy of the model where one is ready (``core.explain.compiled``)."""
         chunk = chunk or self.batch_size()
         with model_lock(self.model), torch.no_grad():
-            return torch.cat([torch.softmax(self.model(part), dim=-1) for part in batch.split(chunk)])
+            return torch.cat([torch.softmax(compiled.forward(self.model, part, chunk), dim=-1)
+                              for part in batch.split(chunk)])
 
     def make_map(self, method: str, values: torch.Tensor | np.ndarray, target: int, settings: dict[str, Any],
                  started: float) -> AttributionMap:

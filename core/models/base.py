@@ -13,15 +13,38 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from dataclasses import dataclass
+from typing import Callable, ClassVar, Sequence
 
 import torch
 from torch import nn
+from torch.utils._pytree import tree_map
 
 from core.errors import ConfigError
 from core.features import n_patches, patches
 from core.models.layers import upsample_2d
 from core.models.spec import ModelSpec
+
+
+@dataclass(frozen=True)
+class TimeLocalStem:
+    """``model(x) == rest(layers(prepare(x)))`` with every module of ``layers`` local along the last (time)
+    axis: what ``core.explain.incremental`` needs to recompute only the slab an occluding window changes."""
+
+    prepare: Callable[[torch.Tensor], torch.Tensor]
+    layers: Sequence[nn.Module]
+    rest: Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class PatchParts:
+    """``model(x) == head(trunk(cut(x)), P)``: ``cut`` gives ``(B * P, ...)`` patches and ``P``, ``trunk`` sees
+    each patch alone (output: a tensor, or a tuple/dict of them, with leading ``B * P``). The patch-model form of
+    ``TimeLocalStem``: only the patches a window changed need the trunk."""
+
+    cut: Callable[[torch.Tensor], tuple[torch.Tensor, int]]
+    trunk: Callable[[torch.Tensor], object]
+    head: Callable[[object, int], torch.Tensor]
 
 
 class SerModel(nn.Module):
@@ -72,6 +95,15 @@ class SerModel(nn.Module):
         """Lay a channel-reduced cam-layer map back onto the ``(B, bands, n_frames)`` input grid."""
         raise NotImplementedError(f"{type(self).__name__} has no Grad-CAM layer")
 
+    def time_local_stem(self, x: torch.Tensor) -> TimeLocalStem | None:
+        """The model split at its first layer that reads the whole clip, for inputs like ``x``; ``None``: no
+        such split (incremental occlusion then runs plain forwards)."""
+        return None
+
+    def patch_parts(self) -> PatchParts | None:
+        """The model as patches, a per-patch trunk and a head (``PatchModel``); ``None`` for other models."""
+        return None
+
     def _check_input(self, x: torch.Tensor) -> torch.Tensor:
         if not isinstance(x, torch.Tensor) or x.dim() != 3:
             shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
@@ -107,6 +139,22 @@ class PatchModel(SerModel):
         cut = patches(x, self.patch_frames, self.patch_hop)  # (B, P, bands, 96)
         b, p = cut.shape[:2]
         return cut.transpose(-1, -2).reshape(b * p, 1, self.patch_frames, x.shape[1]), p
+
+    def patch_input(self, x: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """What the trunk sees: ``to_patches`` of the (checked) input."""
+        return self.to_patches(x)
+
+    def patch_trunk(self, patches: torch.Tensor):
+        """``(B * P, 1, 96, bands)`` -> the per-patch maps ``forward_features`` returns, not yet unflattened."""
+        raise NotImplementedError  # pragma: no cover - each patch model has its trunk
+
+    def forward_features(self, x: torch.Tensor):
+        cut, p = self.patch_input(x)
+        return tree_map(lambda m: self._unflatten(m, p), self.patch_trunk(cut))
+
+    def patch_parts(self) -> PatchParts:
+        return PatchParts(cut=self.patch_input, trunk=self.patch_trunk,
+                          head=lambda f, p: self.forward_head(tree_map(lambda m: self._unflatten(m, p), f)))
 
     def n_patches(self, n_frames: int) -> int:
         return n_patches(n_frames, self.patch_frames, self.patch_hop)

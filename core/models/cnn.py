@@ -19,7 +19,7 @@ from torch import nn
 
 from core.errors import ConfigError
 from core.models.eca import ECA
-from core.models.base import SerModel
+from core.models.base import SerModel, TimeLocalStem
 from core.models.checks import check_bool, check_float, check_int, check_ints
 from core.models.layers import ClassifierHead, he_init, pad_frames, upsample_2d
 from core.models.registry import register_model
@@ -109,6 +109,22 @@ class CnnEca(SerModel):
 
     def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         return self.head(features.mean(dim=(2, 3)), pre_logits=pre_logits)
+
+    def time_local_stem(self, x: torch.Tensor) -> TimeLocalStem | None:
+        """The layers before the first ECA (whose channel gate pools the whole map) are local in time;
+        ``None`` when the clip's band means are removed or a short clip is padded (both read the whole clip)."""
+        if self.cmn or x.shape[-1] < CNN_MIN_SIZE:
+            return None
+        layers, rest = [], []
+        for block in self.blocks:
+            if rest:
+                rest.append(block)
+                continue
+            layers += [block.conv, block.bn, block.act, block.pool]
+            if block.eca is not None:
+                rest.append(block.eca)
+        return TimeLocalStem(prepare=lambda h: h[:, None], layers=layers,
+                             rest=lambda h: self.forward_head(nn.Sequential(*rest)(h)))
 
     def cam_to_grid(self, cam: torch.Tensor, n_frames: int) -> torch.Tensor:
         """``cam`` ``(B, h, w)`` of ``blocks.5`` (rows = bands) -> ``(B, bands, n_frames)``.

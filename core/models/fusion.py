@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from core.features import PRESETS
-from core.models.base import PatchModel
+from core.models.base import PatchModel, PatchParts
 from core.models.checks import check_bool, check_float, check_int
 from core.models.layers import ClassifierHead
 from core.models.registry import register_model
@@ -96,21 +96,27 @@ class FusionModel(PatchModel):
         self.head = ClassifierHead(self.pooled_dim, num_classes, hidden=hidden, dropout=dropout)
         self.num_features = self.head.num_features
 
-    def forward_features(self, x: torch.Tensor) -> dict[str, tuple[torch.Tensor, ...]]:
-        """``(B, 64, T)`` -> ``{"vggish": (pool2, pool3, pool4), "yamnet": (layer4, layer6, layer12)}``,
-        each map ``(B, P, C, h, w)`` (rows = frames, columns = bands of the patch)."""
-        patches, p = self.to_patches(self.input_norm(self._check_input(x)))
-        v = self.vggish_branch.taps(patches, [lv.vggish_index for lv in FUSION_LEVELS])
-        y = self.yamnet_branch.taps(patches, tuple(lv.yamnet_layer for lv in FUSION_LEVELS))
-        return {"vggish": tuple(self._unflatten(m, p) for m in v), "yamnet": tuple(self._unflatten(m, p) for m in y)}
+    def patch_input(self, x: torch.Tensor) -> tuple[torch.Tensor, int]:
+        return self.to_patches(self.input_norm(self._check_input(x)))
+
+    def patch_trunk(self, patches: torch.Tensor) -> dict[str, tuple[torch.Tensor, ...]]:
+        """``{"vggish": (pool2, pool3, pool4), "yamnet": (layer4, layer6, layer12)}``, each map ``(B * P, C, h,
+        w)`` (rows = frames, columns = bands of the patch); ``forward_features`` gives them as ``(B, P, ...)``."""
+        return {"vggish": tuple(self.vggish_branch.taps(patches, [lv.vggish_index for lv in FUSION_LEVELS])),
+                "yamnet": tuple(self.yamnet_branch.taps(patches, tuple(lv.yamnet_layer for lv in FUSION_LEVELS)))}
+
+    def patch_parts(self) -> PatchParts:
+        """Each patch's pooled vector is all the head needs, so the incremental path carries only that."""
+        return PatchParts(cut=self.patch_input, trunk=lambda cut: self.pooled(self.patch_trunk(cut)),
+                          head=lambda pooled, p: self._head(self._unflatten(pooled, p), pre_logits=False))
 
     def fused_maps(self, features: dict[str, tuple[torch.Tensor, ...]]) -> list[torch.Tensor]:
         """The three channel-concatenated maps ``(B, P, Cv + Cy, h, w)``."""
-        return [torch.cat([a, b], dim=2) for a, b in zip(features["vggish"], features["yamnet"])]
+        return [torch.cat([a, b], dim=-3) for a, b in zip(features["vggish"], features["yamnet"])]
 
     def pooled(self, features: dict[str, tuple[torch.Tensor, ...]]) -> torch.Tensor:
-        """GAP of each fused map, concatenated: ``(B, P, pooled_dim)``."""
-        return torch.cat([m.mean(dim=(3, 4)) for m in self.fused_maps(features)], dim=2)
+        """GAP of each fused map, concatenated: ``(B, P, pooled_dim)`` (``(B * P, pooled_dim)`` for flat maps)."""
+        return torch.cat([m.mean(dim=(-2, -1)) for m in self.fused_maps(features)], dim=-1)
 
     def _head(self, pooled: torch.Tensor, pre_logits: bool) -> torch.Tensor:
         b, p = pooled.shape[:2]

@@ -33,7 +33,7 @@ from dataclasses import replace
 import torch
 from torch import nn
 
-from core.models.base import SerModel
+from core.models.base import SerModel, TimeLocalStem
 from core.models.checks import check_bool, check_choice, check_float, check_int, check_ints
 from core.models.layers import ClassifierHead
 from core.models.registry import register_model
@@ -214,6 +214,15 @@ class CNNAttention(SequenceModel):
 
     def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         return self.head(features.transpose(1, 2), pre_logits=pre_logits)
+
+    def time_local_stem(self, x: torch.Tensor) -> TimeLocalStem | None:
+        """Input norm and the conv blocks are local in time; the attention head reads every step. ``None``
+        with cepstral mean normalisation (the clip's mean)."""
+        if self.cmn:
+            return None
+        layers = [self.input_norm] + [m for block in self.blocks for m in (block.conv, block.bn, block.act,
+                                                                          block.drop, block.pool)]
+        return TimeLocalStem(prepare=self._check_input, layers=layers, rest=self.forward_head)
 
     def attention_weights(self, x: torch.Tensor) -> torch.Tensor:
         """Luong weights ``(B, steps)`` (rows sum to 1); see ``frames_per_step``."""

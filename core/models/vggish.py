@@ -112,10 +112,9 @@ class VGGishClassifier(PatchModel):
         self.head = ClassifierHead(trunk.embedding_size, num_classes, hidden=hidden, dropout=dropout)
         self.num_features = self.head.num_features
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, 64, T)`` -> pool4 maps ``(B, P, C, 6, 4)`` (rows = frames / 16, columns = bands / 16)."""
-        patches, p = self.to_patches(x)
-        return self._unflatten(self.features(patches), p)
+    def patch_trunk(self, patches: torch.Tensor) -> torch.Tensor:
+        """pool4 maps ``(B * P, C, 6, 4)`` (rows = frames / 16, columns = bands / 16)."""
+        return self.features(patches)
 
     def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         b, p = features.shape[:2]

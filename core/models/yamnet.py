@@ -175,12 +175,11 @@ class YAMNetClassifier(PatchModel):
         self.head = ClassifierHead(channels, num_classes, hidden=hidden, dropout=dropout)
         self.num_features = self.head.num_features
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, 64, T)`` -> layer14 maps ``(B, P, C, 3, 2)`` (rows = frames / 32, columns = bands / 32)."""
-        x, p = self.to_patches(x)
+    def patch_trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """layer14 maps ``(B * P, C, 3, 2)`` (rows = frames / 32, columns = bands / 32)."""
         for i in range(1, self.n_layers + 1):
             x = getattr(self, f"layer{i}")(x)
-        return self._unflatten(x, p)
+        return x
 
     def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         b, p = features.shape[:2]

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import soundfile as sf
-from conftest import start_server, stop_server
+from bench.server import start_server, stop_server
 from playwright.sync_api import expect
 from test_workbench import TIMEOUT, open_app, upload, wait_for_explanation
 

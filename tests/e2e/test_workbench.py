@@ -136,17 +136,21 @@ def test_upload_of_a_real_word_explains_it_with_three_overlays_and_focus_audio_a
     page.context.close()
 
 
-def test_two_sessions_at_once_both_finish(app_url, browser):
-    pages = [open_app(browser, app_url) for _ in range(2)]
-    names = [pick_example(pages[0])]  # the default clip set's first real word
-    uploaded = real_clip("m2.a_tak_2.flac")
-    upload(pages[1], uploaded)
-    names.append(uploaded.name)
-    assert names[0] != names[1] and names[0].endswith(".flac")
-    for page, name in zip(pages, names):  # both started before either is waited on
+def test_four_sessions_uploading_at_once_all_get_overlays_and_audio(app_url, browser):
+    """Four sessions, four different real words uploaded at the same moment: each gets its own explanation and
+    focus audio, with no error; one example-clip pick beside them takes the same path as a file."""
+    pages = [open_app(browser, app_url) for _ in range(4)]
+    clips = [real_clip(name) for name in ("m2.a_tak_2.flac", "m1.n_stop_1.flac", "m3.s_podaj_3.flac")]
+    for page, clip in zip(pages, clips):  # all started before any is waited on
+        upload(page, clip)
+    names = [c.name for c in clips] + [pick_example(pages[3])]
+    assert len(set(names)) == 4
+    for page, name in zip(pages, names):
         wait_for_explanation(page)
         expect(page.get_by_role("heading", name=name)).to_be_visible()
+        assert len(audio_durations(page, 4)) == 4  # the clip, then original / focus / complement
         expect(page.get_by_text("Traceback")).to_have_count(0)
+        expect(page.locator("[data-testid=stException]")).to_have_count(0)
     for page in pages:
         page.context.close()
 

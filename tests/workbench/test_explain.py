@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from wb_helpers import (QUICK, arr, charts, demo_clip, model_index, overlays, pick_demo, probabilities_chart, start,
-                        texts, wav_bytes, with_demo_clip)
+                        TIMEOUT, texts, wav_bytes, with_demo_clip)
 
 from core import checkpoint
 from core.audio import load_audio
@@ -182,6 +182,15 @@ def test_switching_models_reexplains_and_a_broken_checkpoint_errors_in_place(ext
 
 def test_quick_settings_reach_the_method_controls(explained):
     assert explained.number_input(key="w:lime_num_samples").value == QUICK.of("lime").num_samples
+
+
+def test_a_yes_no_setting_is_a_toggle_and_the_page_reruns_with_it():
+    at = with_demo_clip()
+    stop = at.toggle(key="w:lime_stop_when_converged")
+    assert stop.label == "Stop when converged" and stop.value is True
+    stop.set_value(False).run(timeout=TIMEOUT)
+    assert not at.exception and at.toggle(key="w:lime_stop_when_converged").value is False
+    assert [c["data"][1]["name"] for c in overlays(at)] == ["gradcam", "occlusion", "lime"]
 
 
 def test_an_attention_model_on_mfccs_adds_its_attention_map(attention_model):

@@ -92,6 +92,8 @@ def _widget(col, loaded: Loaded, method: str, info, current):
         return None if chosen == default_layer else chosen
     if info.choices is not None:
         return col.selectbox(info.label, info.choices, key=state.persistent(key, current), help=info.help)
+    if isinstance(info.default, bool):
+        return col.toggle(info.label, key=state.persistent(key, bool(current)), help=info.help or None)
     kind = type(info.default)
     current = kind(current)  # one numeric type for value, range and step, as st.number_input requires
     numbers = {"min_value": kind(info.low) if info.low is not None else None,

@@ -131,6 +131,38 @@ def test_two_threads_doing_different_work_on_one_model_get_what_each_gets_alone(
     assert no_hooks(model)
 
 
+@pytest.mark.parametrize("method, settings", [
+    ("occlusion", {}), ("occlusion", {"incremental": False}), ("lime", {"num_samples": 64, "batch_size": 8}),
+    ("kernelshap", {"num_samples": 64, "batch_size": 8})])
+def test_a_long_perturbation_run_lets_another_threads_grad_cam_in_between_its_forwards(clip, method, settings):
+    """The lock is held per forward, not for a whole run: while thread A is between two of its forwards (held in
+    its progress callback), thread B's Grad-CAM on the same model runs to the end."""
+    from core.explain import methods as registry
+    from core.explain.analysis import model_input
+    from core.explain.gradcam import gradcam
+    from core.explain.subject import Subject
+
+    model, card = small("cnn-eca")
+    subject = Subject(model, model_input(clip, card.features, 2.0, "cpu")[1], card.features, card.labels)
+    a_between, b_done, seen = threading.Event(), threading.Event(), {}
+
+    def progress(fraction):
+        if 0 < fraction < 1 and not a_between.is_set():
+            a_between.set()
+            seen["b finished while a waited"] = b_done.wait(timeout=30)
+
+    def run_b():
+        a_between.wait(timeout=30)
+        seen["cam"] = gradcam(subject, 0)["gradcam"]
+        b_done.set()
+
+    b = threading.Thread(target=run_b)
+    b.start()
+    registry.explain(method, subject, 1, registry.settings_for(method, **settings), progress)
+    b.join()
+    assert seen["b finished while a waited"] and seen["cam"].values.shape == subject.features.shape
+
+
 def test_hooks_are_released_when_a_method_fails():
     model, _ = small("cnn-eca")
     with pytest.raises(ConfigError):

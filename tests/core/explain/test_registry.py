@@ -68,7 +68,11 @@ def test_the_cost_in_forwards_matches_the_forwards_made(planted_subject):
     handle = planted_subject.model.register_forward_pre_hook(
         lambda module, args: calls.append(args[0].shape[0] * (2 if torch.is_grad_enabled() else 1)))
     try:
-        for name, settings in (("occlusion", registry.settings_for("occlusion", perturbations_per_eval=1)),
+        calls.clear()  # incremental occlusion: one whole forward (the clip), the windows through the stem only
+        registry.explain("occlusion", planted_subject, 1, registry.settings_for("occlusion"))
+        assert sum(calls) == 1 < registry.cost("occlusion", planted_subject, registry.settings_for("occlusion"))
+        for name, settings in (("occlusion", registry.settings_for("occlusion", perturbations_per_eval=1,
+                                                                   incremental=False)),
                                ("lime", registry.settings_for("lime", num_samples=40, batch_size=1)),
                                ("kernelshap", registry.settings_for("kernelshap", num_samples=40, batch_size=1))):
             calls.clear()
