@@ -13,6 +13,7 @@ import argparse
 import importlib.metadata as metadata
 import subprocess
 import sys
+import sysconfig
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,8 +44,10 @@ def read_lock(text: str) -> dict[str, str]:
 
 
 def installed() -> dict[str, str]:
-    """Every distribution importable from this interpreter: name -> version."""
-    return {canonicalize_name(d.metadata["Name"]): d.version for d in metadata.distributions()}
+    """Every distribution installed in this environment's site-packages: name -> version. Not all of
+    ``sys.path``: setuptools (imported by torch's C++ compiler) puts its own vendored copies on it."""
+    paths = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
+    return {canonicalize_name(d.metadata["Name"]): d.version for d in metadata.distributions(path=paths)}
 
 
 @dataclass(frozen=True)

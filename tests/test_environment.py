@@ -15,6 +15,19 @@ def test_installed_distributions_match_the_lock():
     assert not found.broken, "installed packages differ from requirements.lock:\n" + "\n".join(found.lines())
 
 
+def test_distributions_put_on_sys_path_by_other_code_are_not_the_environment(tmp_path, monkeypatch):
+    """setuptools (imported by torch's C++ compiler) puts its vendored packages on sys.path: not installed."""
+    vendored = tmp_path / "packaging-1.0.dist-info"
+    vendored.mkdir()
+    (vendored / "METADATA").write_text("Metadata-Version: 2.1\nName: packaging\nVersion: 1.0\n")
+    (tmp_path / "jaraco_text-4.0.0.dist-info").mkdir()
+    (tmp_path / "jaraco_text-4.0.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: jaraco.text\nVersion: 4.0.0\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    have = environment.installed()
+    assert "jaraco-text" not in have and have["packaging"] != "1.0"
+
+
 def test_the_lock_pins_the_torch_pair_that_loads_together():
     pins = environment.read_lock(environment.LOCK.read_text())
     assert pins["torch"] == "2.11.0" and pins["torchaudio"] == "2.11.0"
