@@ -129,13 +129,13 @@ def lime_image_default(subject: Subject, target: int, num_samples: int) -> float
 
 
 def ours(subject: Subject, target: int, occ: OcclusionSettings, lim: LimeSettings, repeats: int) -> dict:
+    lime_runs = []
     times = {
         "gradcam": timed(lambda: gradcam(subject, target), repeats),
         "occlusion": timed(lambda: occlusion(subject, target, occ), repeats),
-        "lime": timed(lambda: lime(subject, target, lim), repeats),
+        "lime": timed(lambda: lime_runs.append(lime(subject, target, lim)["lime"]), repeats),
     }
-    samples = lime(subject, target, lim)["lime"].settings.get("samples_used", lim.num_samples)
-    return {**times, "samples": samples}
+    return {**times, "samples": lime_runs[-1].settings["samples_used"]}
 
 
 def with_compile(value: str):

@@ -61,15 +61,7 @@ def geometry(module: nn.Module) -> _Geometry | None:
     if isinstance(module, POINTWISE):
         return None
     if isinstance(module, (nn.Conv1d, nn.Conv2d)) and module.padding_mode == "zeros":
-        kernel, dilation = _last(module.kernel_size), _last(module.dilation)
-        pad = module.padding
-        if pad == "same":
-            if (dilation * (kernel - 1)) % 2:
-                raise ValueError(f"{module}: 'same' padding of an even kernel is asymmetric")
-            pad = dilation * (kernel - 1) // 2
-        elif pad == "valid":
-            pad = 0
-        return _Geometry(kernel, _last(module.stride), _last(pad), dilation)
+        return _Geometry(_last(module.kernel_size), _last(module.stride), _padding(module, -1), _last(module.dilation))
     if isinstance(module, (nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d)):
         padding = module.padding if isinstance(module.padding, (tuple, list)) else (module.padding,)
         if any(padding):
@@ -87,7 +79,7 @@ def geometry(module: nn.Module) -> _Geometry | None:
 def _apply(module: nn.Module, segment: torch.Tensor) -> torch.Tensor:
     """``module`` on a segment that already holds its time padding: no time padding, no ceil mode."""
     if isinstance(module, (nn.Conv1d, nn.Conv2d)):
-        other = () if isinstance(module, nn.Conv1d) else (_other_padding(module),)
+        other = () if isinstance(module, nn.Conv1d) else (_padding(module, 0),)
         conv = F.conv1d if isinstance(module, nn.Conv1d) else F.conv2d
         return conv(segment, module.weight, module.bias, module.stride, (*other, 0), module.dilation, module.groups)
     if isinstance(module, (nn.MaxPool1d, nn.MaxPool2d)):
@@ -99,13 +91,17 @@ def _apply(module: nn.Module, segment: torch.Tensor) -> torch.Tensor:
     return module(segment)
 
 
-def _other_padding(conv: nn.Conv2d) -> int:
-    """A 2D conv's padding along the band axis (kept as the module has it)."""
-    if conv.padding == "same":
-        return conv.dilation[0] * (conv.kernel_size[0] - 1) // 2
+def _padding(conv: nn.Conv1d | nn.Conv2d, axis: int) -> int:
+    """A conv's zero padding on each side of one axis (-1: time, 0: bands of a 2D conv), "same" and "valid"
+    resolved; ``ValueError`` for a "same" padding that is not symmetric."""
     if conv.padding == "valid":
         return 0
-    return int(conv.padding[0])
+    if conv.padding == "same":
+        reach = conv.dilation[axis] * (conv.kernel_size[axis] - 1)
+        if reach % 2:
+            raise ValueError(f"{conv}: 'same' padding of an even kernel is asymmetric")
+        return reach // 2
+    return int(conv.padding[axis])
 
 
 def _gather(full: torch.Tensor, starts: torch.Tensor, width: int) -> torch.Tensor:
