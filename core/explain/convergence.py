@@ -55,6 +55,11 @@ class Convergence:
         sample per cell (at least 16, a CPU batch)."""
         return cls(tolerance, min_samples=2 * n_cells, check_every=max(16, n_cells // 4))
 
+    @property
+    def fewest(self) -> int:
+        """The fewest samples after which sampling can stop: ``CALM_CHECKS`` checks after the first."""
+        return self.min_samples + CALM_CHECKS * self.check_every
+
     def converged(self, n: int, refit: Callable[[], np.ndarray]) -> bool:
         """Whether sampling may stop after ``n`` scored samples; ``refit()`` gives the coefficients fitted on them."""
         if n < self.next_check:

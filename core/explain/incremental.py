@@ -52,16 +52,20 @@ class _Geometry:
         return self.dilation * (self.kernel - 1)
 
 
-def _last(value) -> int:
-    return int(value[-1]) if isinstance(value, (tuple, list)) else int(value)
+def _pick(value, axis: int) -> int:
+    return int(value[axis]) if isinstance(value, (tuple, list)) else int(value)
 
 
-def geometry(module: nn.Module) -> _Geometry | None:
-    """The time geometry of a supported leaf module (``None``: pointwise); ``ValueError`` if unsupported."""
+def geometry(module: nn.Module, axis: int = -1) -> _Geometry | None:
+    """The geometry of a supported leaf module along ``axis`` (-1: time; 0: the bands of a 2D layer); ``None``:
+    pointwise; ``ValueError`` if unsupported (a 1D layer mixes the bands as channels)."""
     if isinstance(module, POINTWISE):
         return None
+    if axis != -1 and isinstance(module, (nn.Conv1d, nn.MaxPool1d, nn.AvgPool1d)):
+        raise ValueError(f"{type(module).__name__} mixes every band")
     if isinstance(module, (nn.Conv1d, nn.Conv2d)) and module.padding_mode == "zeros":
-        return _Geometry(_last(module.kernel_size), _last(module.stride), _padding(module, -1), _last(module.dilation))
+        return _Geometry(_pick(module.kernel_size, axis), _pick(module.stride, axis), _padding(module, axis),
+                         _pick(module.dilation, axis))
     if isinstance(module, (nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d)):
         padding = module.padding if isinstance(module.padding, (tuple, list)) else (module.padding,)
         if any(padding):
@@ -69,9 +73,9 @@ def geometry(module: nn.Module) -> _Geometry | None:
         is_max = isinstance(module, (nn.MaxPool1d, nn.MaxPool2d))
         if module.ceil_mode and not is_max:
             raise ValueError(f"{module}: a ceil-mode average pool divides its tail unevenly")
-        kernel = _last(module.kernel_size)
-        stride = _last(module.stride if module.stride is not None else module.kernel_size)
-        return _Geometry(kernel, stride, 0, _last(getattr(module, "dilation", 1)),
+        kernel = _pick(module.kernel_size, axis)
+        stride = _pick(module.stride if module.stride is not None else module.kernel_size, axis)
+        return _Geometry(kernel, stride, 0, _pick(getattr(module, "dilation", 1), axis),
                          fill=-math.inf if is_max else 0.0)
     raise ValueError(f"{type(module).__name__} is not a time-local layer the incremental path knows")
 

@@ -4,7 +4,9 @@ Interpretable features are grid cells (``maps.Grid``), never image superpixels. 
 binary on/off samples with a seeded generator, build every perturbed spectrogram on the device
 in one tensor op per chunk, score them with batched forwards, and hand the samples, the
 model's probabilities and the cosine distances to ``LimeBase.explain_instance_with_data``,
-which does LIME's kernel weighting and ridge fit. The map gives each cell its LIME weight.
+which does LIME's kernel weighting and ridge fit. The map gives each cell its LIME weight. Where the model's
+stem allows, a sample's early layers are gathered from precomputed cell patterns (``core.explain.patterns``,
+exact) instead of computed.
 
 With ``stop_when_converged`` the chunks stop once the surrogate's weights have settled
 (``core.explain.convergence``: LimeBase refitted on the samples so far); the final fit uses every
@@ -15,6 +17,7 @@ A stopped run is a full run with ``num_samples=samples_used``, since the samples
 from __future__ import annotations
 
 import time
+from functools import partial
 from dataclasses import asdict, dataclass
 from typing import Callable
 
@@ -27,7 +30,8 @@ from core.explain.baselines import REMOVAL_HELP, REMOVALS
 from core.explain.convergence import STOP_HELP, TOLERANCE, TOLERANCE_HELP, Convergence
 from core.explain.maps import AttributionMap, Grid
 from core.explain.registry import MethodSpec, register_method, setting
-from core.explain.subject import Subject
+from core.explain import patterns
+from core.explain.subject import Subject, model_lock
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,9 @@ class LimeSettings:
     kernel_width: float = setting(0.25, label="Kernel width", help="LIME's proximity kernel (lime_image's default).",
                                   low=0.01, high=10.0, shown=False)
     seed: int = setting(0, label="Seed", help="Draws the on/off samples.", low=0, high=2**31 - 1)
+    cell_patterns: bool = setting(True, label="Cell patterns", shown=False,
+                                  help="Gather the early layers of every sample from a few precomputed cell patterns "
+                                       "where the model allows it (core.explain.patterns): exact, and faster.")
     batch_size: int | None = setting(None, label="Batch", low=1, shown=False,
                                      help="None: Subject.batch_size() (free memory, cache on CPU).")
 
@@ -88,17 +95,24 @@ def lime(subject: Subject, target: int, settings: LimeSettings = LimeSettings(),
 
     size = settings.batch_size or subject.batch_size()
     stopping = Convergence.for_cells(grid.n_cells, settings.tolerance) if settings.stop_when_converged else None
+    expected = min(settings.num_samples, stopping.fewest) if stopping else settings.num_samples
+    guard = partial(model_lock, subject.model)  # held per batch, never for the whole run
+    path = patterns.plan(subject.model, subject.features, base, grid, expected, size, guard) if (
+        settings.cell_patterns) else None
     probabilities, done, converged = [], 0, False
     while done < settings.num_samples and not converged:
-        keep = keep_all[done : done + size][:, cells]  # (n, bands, frames) of 0/1
-        batch = base + keep * (subject.features - base)
-        probabilities.append(subject.probabilities(batch, chunk=size))
-        done += len(keep)
+        if path is not None:
+            with guard(), torch.no_grad():
+                probabilities.append(torch.softmax(path.logits(keep_all[done : done + size]), dim=-1))
+        else:
+            keep = keep_all[done : done + size][:, cells]  # (n, bands, frames) of 0/1
+            probabilities.append(subject.probabilities(base + keep * (subject.features - base), chunk=size))
+        done += len(probabilities[-1])
         converged = stopping is not None and done < settings.num_samples and stopping.converged(
             done, lambda: fit(torch.cat(probabilities).cpu().numpy())[0])
         if progress:
             progress(1.0 if converged else done / settings.num_samples)
     cell_values, score = fit(torch.cat(probabilities).cpu().numpy())
     recorded = {**asdict(settings), "baseline": removed, "batch_size": size, "cells": [grid.n_band_cells, grid.n_frame_cells],
-                "fit_r2": float(score), "samples_used": done, "converged": converged}
+                "fit_r2": float(score), "samples_used": done, "converged": converged, "cell_patterns": path is not None}
     return {"lime": subject.make_map("lime", grid.expand(cell_values), target, recorded, started)}
