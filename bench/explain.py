@@ -3,7 +3,8 @@
 For the shipped demo cnn-eca and the paper-size CNN-ECA (n = 4, 2,734,482 parameters, untrained weights) on a 3 s
 clip: the forward floor (ms per clip at batch 1, in our batches, compiled), then per method the captum / lime
 default use, ours eager, ours with the compiled forwards, and the ratios; occlusion also as plain batched forwards
-(no incremental inference) and LIME also with all its samples (no convergence stop). Last, the dataset throughput:
+(no incremental inference) and LIME also with plain forwards (no cell patterns) and with all its samples (no
+convergence stop). Last, the dataset throughput:
 clips per second for Grad-CAM + occlusion + LIME over the demo test split (``core.explain.dataset``).
 
     .venv/bin/python -m bench.explain [--device auto] [--repeats 2] [--no-compile]
@@ -154,6 +155,7 @@ def model_rows(name: str, subject: Subject, wave: torch.Tensor, repeats: int, us
     result["lime_image"] = lime_image_default(subject, target, lim.num_samples)
     result["eager"] = ours(subject, target, occ, lim, repeats)
     result["plain occlusion"] = timed(lambda: occlusion(subject, target, OcclusionSettings(incremental=False)), repeats)
+    result["plain lime"] = timed(lambda: lime(subject, target, LimeSettings(cell_patterns=False)), repeats)
     full = LimeSettings(stop_when_converged=False)
     result["all samples"] = timed(lambda: lime(subject, target, full), repeats)
     if use_compile:
@@ -214,6 +216,7 @@ def markdown(results: list[dict], throughput: dict | None, context: str) -> str:
         lines.append(f"| **all three** | {s(total_default)} | {s(total_eager)} | {s(comp_total)} | "
                      f"**{total_default / total_best:.1f}x** |")
         lines += ["", f"- occlusion with plain batched forwards (no incremental inference): {r['plain occlusion']:.3f} s; "
+                  f"LIME with plain forwards (no cell patterns): {r['plain lime']:.3f} s; "
                   f"LIME with all {LimeSettings().num_samples} samples (no convergence stop): {r['all samples']:.3f} s "
                   f"(stopped runs used {best['samples']}); lime_image default: {r['lime_image']:.3f} s; "
                   f"focus audio: {r['focus audio']:.4f} s.", ""]

@@ -12,7 +12,7 @@ def test_explain_bench_reports_ours_and_the_library_defaults_for_the_demo_and_th
     for r in results:
         for part in ("default", "eager"):
             assert all(r[part][m] > 0 and math.isfinite(r[part][m]) for m in explain.METHODS)
-        assert r["plain occlusion"] > 0 and r["all samples"] > 0 and r["lime_image"] > 0
+        assert r["plain occlusion"] > 0 and r["plain lime"] > 0 and r["all samples"] > 0 and r["lime_image"] > 0
         assert 0 < r["eager"]["samples"] <= 500 and set(r["floor_ms"]) == {"batch 1", f"batch {r['rows']}"}
     assert throughput["clips"] == 2 and throughput["clips_per_s"] > 0
     text = explain.markdown(results, throughput, context)

@@ -109,21 +109,21 @@ def _padding(conv: nn.Conv1d | nn.Conv2d, axis: int) -> int:
 
 
 def _gather(full: torch.Tensor, starts: torch.Tensor, width: int) -> torch.Tensor:
-    """``full`` ``(1, *C, T)`` -> ``(N, *C, width)``: the slices ``[s, s + width)`` for every start ``s``."""
-    index = starts[:, None] + torch.arange(width, device=full.device)
-    return full[0][..., index].movedim(-2, 0)
+    """``full`` ``(1, *C, T)`` -> ``(N, *C, width)``: the slices ``[s, s + width)`` for every start ``s`` (slice
+    copies: an index gather along the last axis costs more than the convolutions it feeds)."""
+    return torch.stack([full[0, ..., s : s + width] for s in starts.tolist()])
 
 
 def _overlay(base: torch.Tensor, base_starts: torch.Tensor, slab: torch.Tensor,
              slab_starts: torch.Tensor) -> torch.Tensor:
     """``base`` ``(N, *C, W)`` covering ``[b, b + W)`` with ``slab`` ``(N, *C, w)`` covering ``[s, s + w)``
-    written over it where they meet."""
+    written over it, in place, where they meet."""
     width, slab_width = base.shape[-1], slab.shape[-1]
-    at = base_starts[:, None] + torch.arange(width, device=base.device) - slab_starts[:, None]  # (N, W)
-    inside = (at >= 0) & (at < slab_width)
-    shape = (base.shape[0],) + (1,) * (base.dim() - 2) + (width,)
-    index = at.clamp(0, slab_width - 1).reshape(shape).expand(*slab.shape[:-1], width)
-    return torch.where(inside.reshape(shape), slab.gather(-1, index), base)
+    for i, (b, s) in enumerate(zip(base_starts.tolist(), slab_starts.tolist())):
+        lo, hi = max(b, s), min(b + width, s + slab_width)
+        if hi > lo:
+            base[i, ..., lo - b : hi - b] = slab[i, ..., lo - s : hi - s]
+    return base
 
 
 def _cover(lo: torch.Tensor, hi: torch.Tensor, length: int) -> tuple[torch.Tensor, int]:
@@ -143,6 +143,9 @@ class StemOcclusion:
         self.clean = [stem.prepare(features[None])]  # the input of every layer, then the stem's output
         for module in stem.layers:
             self.clean.append(module(self.clean[-1]))
+        # every layer's clean input, padded once with what any window's segment can read beyond it
+        self.padded = [None if g is None else F.pad(x, (g.pad, g.pad + g.reach + g.stride), value=g.fill)
+                       for g, x in zip(self.geometries, self.clean)]
 
     def logits(self, windows: Sequence[Window], base: torch.Tensor) -> torch.Tensor:
         """Logits ``(N, classes)`` of the clip with each window replaced by ``base`` (``(bands, frames)``)."""
@@ -158,7 +161,7 @@ class StemOcclusion:
         mask = torch.stack([((bands[:, None] >= b0) & (bands[:, None] < b1) & (at[i] >= f0) & (at[i] < f1))
                             for i, (b0, b1, f0, f1) in enumerate(windows)])
         slab = self.stem.prepare(torch.where(mask, removed, slab))
-        for module, g, clean_in, clean_out in zip(self.stem.layers, self.geometries, self.clean, self.clean[1:]):
+        for module, g, padded, clean_out in zip(self.stem.layers, self.geometries, self.padded, self.clean[1:]):
             if g is None:
                 slab = module(slab)
                 continue
@@ -168,13 +171,10 @@ class StemOcclusion:
             out_starts, out_width = _cover(first, last + 1, out_len)
             need = (out_width - 1) * g.stride + g.reach + 1
             need_starts = out_starts * g.stride - g.pad
-            left = int(max(0, -int(need_starts.min())))
-            right = int(max(0, int(need_starts.max()) + need - clean_in.shape[-1]))
-            padded = F.pad(clean_in, (left, right), value=g.fill) if left or right else clean_in
-            segment = _gather(padded, need_starts + left, need)
+            segment = _gather(padded, need_starts + g.pad, need)
             segment = _overlay(segment, need_starts, slab, starts)
             slab, starts = _apply(module, segment), out_starts
-        full = self.clean[-1].expand(len(windows), *self.clean[-1].shape[1:])
+        full = self.clean[-1].repeat(len(windows), *([1] * (self.clean[-1].dim() - 1)))
         zero = torch.zeros(len(windows), dtype=starts.dtype, device=device)
         return self.stem.rest(_overlay(full, zero, slab, starts))
 
