@@ -43,18 +43,31 @@ def _model_cfg(pairs: list[str]) -> dict:
     return cfg
 
 
-def _train(args: argparse.Namespace) -> None:
-    """``serwb train``: the arguments as a ``TrainConfig``, then ``core.training.train`` (the protocol)."""
-    from core import models
-    from core.data.corpora import load_manifest
-    from core.training import TrainConfig, distributed, train
+# train flags (argparse dests) that are TrainConfig fields of the same name and value
+_TRAIN_FLAGS = ("model", "features", "epochs", "batch_size", "lr", "lr_decay", "lr_schedule", "lr_end", "weight_decay",
+                "focal_gamma", "padding", "gds_threshold", "workers", "seed", "device", "amp", "patience", "speed",
+                "reverb", "noise_snr", "gain_db", "vtlp", "freq_mask", "time_mask", "masks")
+_PROTOCOL_FLAGS = ("folds", "grouped", "holdout", "test_size")
 
-    if args.folds < 1:
-        raise ConfigError(f"--folds {args.folds}: use 1 (one train/test split) or k >= 2 for k-fold cross-validation.")
-    if args.baseline and args.folds < 2:
-        raise ConfigError("--baseline is scored on the cross-validation folds; use it with --folds k >= 2.")
-    if args.model not in models.available():
-        raise ConfigError(f"Unknown model '{args.model}'. Known models: {', '.join(models.available())}.")
+
+def seconds_or_full(text: str) -> float | str:
+    """``--seconds``: a clip length, or "full" (every clip padded to the longest training clip)."""
+    return "full" if text == "full" else float(text)
+
+
+def _given(args: argparse.Namespace) -> tuple[dict, dict]:
+    """The TrainConfig values and the protocol values the user gave on the command line (flags left out: None)."""
+    given = {flag: getattr(args, flag) for flag in _TRAIN_FLAGS if getattr(args, flag) is not None}
+    if args.augment is not None:
+        given["augment"] = tuple(v.strip() for v in args.augment.split(",") if v.strip())
+    if args.seconds is not None:
+        given["seconds"] = None if args.seconds == "full" else args.seconds
+    if args.unweighted:
+        given["class_weighted"] = False
+    if args.segments is not None:
+        given["segment_training"] = {"auto": None, "on": True, "off": False}[args.segments]
+    if args.model_cfg:
+        given["model_cfg"] = _model_cfg(args.model_cfg)
     from core.models.fusion import BRANCHES
 
     pretrained = []
@@ -64,22 +77,53 @@ def _train(args: argparse.Namespace) -> None:
             raise ConfigError(f"--pretrained expects BRANCH=PATH with BRANCH vggish or yamnet, e.g. "
                               f"vggish=vggish.safetensors; got '{item}'.")
         pretrained.append((branch.strip(), path.strip()))
-    cfg = TrainConfig(
-        model=args.model, model_cfg=_model_cfg(args.model_cfg), features=args.features,
-        augment=tuple(v.strip() for v in args.augment.split(",") if v.strip()) if args.augment else (),
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_decay=args.lr_decay, seed=args.seed,
-        device=args.device, amp=args.amp, seconds=args.seconds, padding=args.padding, focal_gamma=args.focal_gamma,
-        class_weighted=not args.unweighted, segment_training={"auto": None, "on": True, "off": False}[args.segments],
-        gds_threshold=args.gds_threshold, workers=args.workers, weight_decay=args.weight_decay,
-        speed=args.speed, reverb=args.reverb, noise_snr=args.noise_snr, gain_db=args.gain_db, vtlp=args.vtlp,
-        freq_mask=args.freq_mask, time_mask=args.time_mask, masks=args.masks,
-        pretrained=tuple(pretrained), patience=args.patience,
-    )
+    if pretrained:
+        given["pretrained"] = tuple(pretrained)
+    protocol = {flag: getattr(args, flag) for flag in _PROTOCOL_FLAGS if getattr(args, flag) is not None}
+    return given, protocol
+
+
+def _train(args: argparse.Namespace) -> None:
+    """``serwb train``: a paper preset (``--preset``) and/or the flags as a ``TrainConfig``, then
+    ``core.training.train`` (the protocol). A flag the user gives overrides the preset's value."""
+    from core import models, presets
+    from core.data.corpora import load_manifest
+    from core.training import TrainConfig, distributed, train
+
+    given, protocol = _given(args)
+    if args.preset:
+        preset = presets.get(args.preset)
+        cfg = preset.train_config(**given)
+        overrides = {k: v for k, v in given.items() if k in presets.TRAIN_FIELDS + ("model_cfg",)} | protocol
+        record = {"name": preset.name, "paper": preset.paper, "title": preset.title, "overrides": overrides}
+        protocol = preset.protocol() | protocol
+    elif args.model is None:
+        raise ConfigError("serwb train needs --model NAME or --preset NAME (serwb presets lists the papers' presets).")
+    else:
+        cfg, record = TrainConfig(**given), None
+    folds, grouped = protocol.get("folds", 1), protocol.get("grouped", False)
+    if folds < 1:
+        raise ConfigError(f"--folds {folds}: use 1 (one train/test split) or k >= 2 for k-fold cross-validation.")
+    if args.baseline and folds < 2:
+        raise ConfigError("--baseline is scored on the cross-validation folds; use it with --folds k >= 2.")
+    if cfg.model not in models.available():
+        raise ConfigError(f"Unknown model '{cfg.model}'. Known models: {', '.join(models.available())}.")
+    if record:
+        print(f"preset {record['name']} ({record['paper']}): {record['title']}"
+              + (f"; overridden: {', '.join(sorted(record['overrides']))}" if record["overrides"] else ""))
     try:
-        train(load_manifest(Path(args.corpus)), cfg, Path(args.out), folds=args.folds, grouped=args.grouped,
-              baseline=args.baseline, resume=args.resume, progress=not args.quiet, log=print)
+        train(load_manifest(Path(args.corpus)), cfg, Path(args.out), folds=folds, grouped=grouped,
+              holdout=protocol.get("holdout", "speaker"), test_size=protocol.get("test_size", 0.2),
+              baseline=args.baseline, resume=args.resume, progress=not args.quiet, log=print, preset=record)
     finally:
         distributed.shutdown()
+
+
+def _presets(args: argparse.Namespace) -> None:
+    """``serwb presets [NAME]``: the papers' presets, or one preset's values with their sources."""
+    from core import presets
+
+    print(presets.describe(args.name) if args.name else presets.listing())
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -385,6 +429,10 @@ def build_parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("methods", help="the attribution methods, their settings and what they need")
     listing.set_defaults(run=_list_methods)
 
+    papers = commands.add_parser("presets", help="the four papers' training setups (serwb train --preset NAME)")
+    papers.add_argument("name", nargs="?", default=None, help="one preset: every value with the paper's phrase")
+    papers.set_defaults(run=_presets)
+
     doctor = commands.add_parser("doctor", help="torch, torchaudio, the device and the lock: is this install sound?")
     doctor.set_defaults(run=_doctor)
 
@@ -401,52 +449,72 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--corpus", default="auto", help="force a layout instead of detecting it")
     inspect.set_defaults(run=_corpus_inspect)
 
-    train = commands.add_parser("train", help="train a model (k-fold CV and/or held-out test) and write a checkpoint")
-    train.add_argument("--model", required=True, help="registry name, e.g. cnn-eca (see core.models.available())")
+    train = commands.add_parser("train", help="train a model (k-fold CV and/or held-out test) and write a checkpoint",
+                                description="Flags left out take the preset's value (--preset) or else the default "
+                                "shown; a flag given overrides the preset, and the run records both.")
+    train.add_argument("--preset", default=None,
+                       help="a paper's setup by name, e.g. s2-cnn-atn (serwb presets lists them)")
+    train.add_argument("--model", default=None, help="registry name, e.g. cnn-eca (see core.models.available())")
     train.add_argument("--corpus", required=True, help="corpus folder or manifest CSV")
     train.add_argument("--out", required=True, help="output folder (checkpoints/, model/, metrics.json)")
     train.add_argument("--features", default=None, help="test-time feature preset (default: the model's)")
     train.add_argument("--augment", default=None, help="STFT augmentation: presets to train on, e.g. stft-v1,stft-v4,stft-v8")
-    train.add_argument("--folds", type=int, default=1, help="k > 1: k-fold cross-validation report, then the final model")
-    train.add_argument("--grouped", action="store_true", help="speaker-independent folds (with --folds > 1)")
-    train.add_argument("--epochs", type=int, default=30)
-    train.add_argument("--batch-size", type=int, default=36)
-    train.add_argument("--lr", type=float, default=1e-3)
-    train.add_argument("--lr-decay", type=float, default=0.95, help="learning rate factor per epoch")
-    train.add_argument("--weight-decay", type=float, default=0.0, help="Adam weight decay (L2)")
-    train.add_argument("--focal-gamma", type=float, default=2.0)
+    train.add_argument("--folds", type=int, default=None, help="k > 1: k-fold cross-validation report, then the final "
+                       "model (default 1)")
+    train.add_argument("--grouped", action="store_const", const=True, default=None,
+                       help="speaker-independent folds (with --folds > 1)")
+    train.add_argument("--holdout", choices=["speaker", "random"], default=None,
+                       help="with --folds 1 and no split column: hold out speakers (default) or clips at random, "
+                       "stratified by emotion")
+    train.add_argument("--test-size", type=float, default=None, help="share held out (default 0.2)")
+    train.add_argument("--epochs", type=int, default=None, help="default 30")
+    train.add_argument("--batch-size", type=int, default=None, help="default 36")
+    train.add_argument("--lr", type=float, default=None, help="default 1e-3")
+    train.add_argument("--lr-schedule", choices=["step", "exponential", "linear"], default=None,
+                       help="step (default): --lr-decay per epoch; exponential / linear: from --lr to --lr-end at the "
+                       "last epoch")
+    train.add_argument("--lr-decay", type=float, default=None, help="learning rate factor per epoch (default 0.95)")
+    train.add_argument("--lr-end", type=float, default=None, help="final learning rate of the exponential / linear "
+                       "schedules, e.g. 1e-4")
+    train.add_argument("--weight-decay", type=float, default=None, help="Adam weight decay (L2; default 0)")
+    train.add_argument("--focal-gamma", type=float, default=None,
+                       help="default 2 (ours; S0 sets 1: --preset s0); 0 with --unweighted is cross-entropy")
     train.add_argument("--unweighted", action="store_true", help="no inverse-frequency class weights")
-    train.add_argument("--seconds", type=float, default=3.0, help="clip length (crop/pad about the centre)")
-    train.add_argument("--padding", choices=["zeros", "noise-floor"], default="zeros",
+    train.add_argument("--seconds", type=seconds_or_full, default=None,
+                       help="clip length (crop/pad about the centre; default 3), or 'full': pad every clip to the "
+                       "longest training clip")
+    train.add_argument("--padding", choices=["zeros", "noise-floor"], default=None,
                        help="how shorter clips are filled: zeros (S0), or noise at the clip's own background level with "
                        "each training clip at a random offset (for corpora of short words)")
-    train.add_argument("--segments", choices=["auto", "on", "off"], default="auto",
-                       help="segment training on 96-frame patches (auto: for patch models)")
+    train.add_argument("--segments", choices=["auto", "on", "off"], default=None,
+                       help="segment training on 96-frame patches (auto, the default: for patch models)")
     train.add_argument("--gds-threshold", type=float, default=None, help="Gaussian data selection threshold (S3)")
-    train.add_argument("--speed", type=float, default=0.0,
+    train.add_argument("--speed", type=float, default=None,
                        help="augmentation: speed perturbation 1 +- SPEED on a 0.05 grid, e.g. 0.1 (0: off)")
-    train.add_argument("--reverb", type=float, default=0.0,
+    train.add_argument("--reverb", type=float, default=None,
                        help="augmentation: share of clips put in a synthetic room, e.g. 0.3 (0: off)")
-    train.add_argument("--noise-snr", type=float, default=0.0,
+    train.add_argument("--noise-snr", type=float, default=None,
                        help="augmentation: white noise at SNR in [N, N+20] dB, e.g. 15 (0: off)")
-    train.add_argument("--gain-db", type=float, default=0.0, help="augmentation: random gain in +-dB (0: off)")
-    train.add_argument("--vtlp", type=float, default=0.0,
+    train.add_argument("--gain-db", type=float, default=None, help="augmentation: random gain in +-dB (0: off)")
+    train.add_argument("--vtlp", type=float, default=None,
                        help="augmentation: vocal-tract-length perturbation, warp factors 1 +- VTLP (e.g. 0.1; 0: off)")
-    train.add_argument("--freq-mask", type=int, default=0, help="augmentation: SpecAugment frequency mask width < F bands (0: off)")
-    train.add_argument("--time-mask", type=int, default=0, help="augmentation: SpecAugment time mask width < T frames (0: off)")
-    train.add_argument("--masks", type=int, default=2, help="SpecAugment masks of each kind per training item")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--device", default="auto")
-    train.add_argument("--amp", choices=["auto", "off", "bf16", "fp16"], default="auto")
-    train.add_argument("--workers", type=int, default=0, help="decoding processes")
+    train.add_argument("--freq-mask", type=int, default=None, help="augmentation: SpecAugment frequency mask width < F bands (0: off)")
+    train.add_argument("--time-mask", type=int, default=None, help="augmentation: SpecAugment time mask width < T frames (0: off)")
+    train.add_argument("--masks", type=int, default=None,
+                       help="SpecAugment masks of each kind per training item (default 2)")
+    train.add_argument("--seed", type=int, default=None)
+    train.add_argument("--device", default=None, help="default auto")
+    train.add_argument("--amp", choices=["auto", "off", "bf16", "fp16"], default=None)
+    train.add_argument("--workers", type=int, default=None, help="decoding processes")
     train.add_argument("--resume", action="store_true", help="continue from the last epoch checkpoint in --out")
-    train.add_argument("--model-cfg", nargs="*", default=[], metavar="KEY=VALUE", help="model settings, e.g. n=4 k=7")
+    train.add_argument("--model-cfg", nargs="*", default=[], metavar="KEY=VALUE",
+                       help="model settings, e.g. n=4 k=7 (merged into a preset's)")
     train.add_argument("--pretrained", action="append", default=[], metavar="BRANCH=PATH",
                        help="start from public VGGish/YAMNet weights converted to .safetensors (width 1), e.g. "
                        "vggish=vggish.safetensors; repeatable (fusion takes both branches)")
     train.add_argument("--baseline", choices=["egemaps"], default=None,
                        help="also score the eGeMAPS + SVM peer baseline on the same folds (needs opensmile)")
-    train.add_argument("--patience", type=int, default=0,
+    train.add_argument("--patience", type=int, default=None,
                        help="early stopping: stop when the UA of a held-out *training* speaker has not improved for "
                             "N epochs, keep the best epoch (with --folds: each fold watches another training speaker, "
                             "and the final model trains for the folds' median best epoch); 0: off")

@@ -76,6 +76,8 @@ LATEST = "LATEST"
 FINAL = "model"
 TRAINER = "trainer"
 WAVES_ON_DEVICE_BYTES = 2 << 30  # decoded training waves up to this size live on the GPU
+# "step": lr *= lr_decay every lr_step epochs; "exponential" / "linear": from lr to lr_end over the epochs (S2)
+LR_SCHEDULES = ("step", "exponential", "linear")
 
 
 # ----------------------------------------------------------------------------- settings
@@ -83,7 +85,9 @@ WAVES_ON_DEVICE_BYTES = 2 << 30  # decoded training waves up to this size live o
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How to train one model. Defaults follow S0 (Adam, batch 36, weighted focal loss, gamma 2)."""
+    """How to train one model. Defaults are our tuned demo settings, close to S0 (Adam, batch 36, weighted focal
+    loss) but not S0 as published: S0 sets gamma 1 and 100 epochs (``core.presets`` holds each paper's values).
+    ``focal_gamma=0`` with ``class_weighted=False`` is plain cross-entropy (S2, S3)."""
 
     model: str = "cnn-eca"
     model_cfg: Mapping[str, Any] = field(default_factory=dict)  # kwargs for core.models.build
@@ -94,13 +98,16 @@ class TrainConfig:
     lr: float = 1e-3
     lr_decay: float = 0.95  # StepLR gamma: lr *= lr_decay every lr_step epochs (1.0: constant)
     lr_step: int = 1
+    lr_schedule: str = "step"  # LR_SCHEDULES; "exponential" and "linear" reach lr_end in the last epoch
+    lr_end: float | None = None
     weight_decay: float = 0.0
     focal_gamma: float = 2.0
     class_weighted: bool = True  # inverse-frequency class weights in the focal loss (S0)
     seed: int = 0
     device: str = "auto"
     amp: str = "auto"  # "auto": bf16 autocast on CUDA when supported, else fp16 + GradScaler; "off" on CPU
-    seconds: float = 3.0  # every clip is cropped/padded about its centre to this length (S0)
+    seconds: float | None = 3.0  # every clip is cropped/padded about its centre to this length (S0); None: the
+    # longest training clip, so that no clip is cut (S2's full sequences); the card records the length used
     # core.audio.PADDINGS: "zeros" (S0; older cards) or "noise-floor" (the clip's own background level, and each
     # short training clip at a random offset every epoch), so that no model learns to classify by the padding
     padding: str = "zeros"
@@ -135,7 +142,12 @@ class TrainConfig:
             (isinstance(self.lr_step, int) and self.lr_step >= 1, f"lr_step={self.lr_step!r}: use a whole number of epochs >= 1."),
             (self.weight_decay >= 0, f"weight_decay={self.weight_decay}: use a value >= 0."),
             (self.focal_gamma >= 0, f"focal_gamma={self.focal_gamma}: use a value >= 0 (0 is cross-entropy)."),
-            (self.seconds > 0, f"seconds={self.seconds}: use a positive clip length in seconds."),
+            (self.lr_schedule in LR_SCHEDULES, f"lr_schedule={self.lr_schedule!r}: use one of {', '.join(LR_SCHEDULES)}."),
+            ((self.lr_end is not None and self.lr_end > 0) == (self.lr_schedule != "step"),
+             f"lr_end={self.lr_end}: the {self.lr_schedule} schedule needs a positive final rate, e.g. 1e-4"
+             if self.lr_schedule != "step" else f"lr_end={self.lr_end}: the step schedule uses lr_decay, not lr_end."),
+            (self.seconds is None or self.seconds > 0,
+             f"seconds={self.seconds}: use a positive clip length in seconds (or None: the longest clip)."),
             (self.padding in PADDINGS, f"padding={self.padding!r}: use one of {', '.join(PADDINGS)}."),
             (self.amp in ("auto", "off", "bf16", "fp16"), f"amp={self.amp!r}: use 'auto', 'off', 'bf16' or 'fp16'."),
             (self.gds_threshold is None or 0 <= self.gds_threshold < 1,
@@ -224,6 +236,28 @@ def decode(manifest: Manifest, labels: Sequence[str] | None = None, *, seconds: 
                    torch.cat(spans).long())
 
 
+def longest_seconds(manifest: Manifest) -> float:
+    """The duration of the longest clip in ``manifest`` (from the file headers): the length of full sequences."""
+    import soundfile
+
+    try:
+        return max(soundfile.info(str(row.path)).duration for row in manifest.rows)
+    except RuntimeError as e:  # soundfile's LibsndfileError
+        raise CorpusError(f"Cannot read a clip's length for full sequences ({e}); fix the file or set a clip "
+                          "length in seconds.") from None
+
+
+def _scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig):
+    """torch's scheduler for ``cfg.lr_schedule``, stepped once per epoch; the decaying ones reach ``lr_end`` in the
+    last epoch (a resumed run keeps the schedule it started with: its state holds the factor)."""
+    if cfg.lr_schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_step, gamma=cfg.lr_decay)
+    span, ratio = max(cfg.epochs - 1, 1), cfg.lr_end / cfg.lr
+    if cfg.lr_schedule == "exponential":
+        return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=ratio ** (1 / span))
+    return torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=1.0, end_factor=ratio, total_iters=span)
+
+
 def _check_no_cue(manifest: Manifest) -> None:
     cue = sum(1 for r in manifest.rows if r.extra.get("split", "").strip().lower() == "cue")
     if cue:
@@ -233,13 +267,13 @@ def _check_no_cue(manifest: Manifest) -> None:
         )
 
 
-def _feature_configs(cfg: TrainConfig, spec) -> tuple[FeatureConfig, list[FeatureConfig]]:
+def _feature_configs(cfg: TrainConfig, spec, seconds: float) -> tuple[FeatureConfig, list[FeatureConfig]]:
     test = preset(cfg.features or spec.feature_preset)
     train = [preset(name) for name in cfg.augment] or [test]
-    n = num_frames(int(round(cfg.seconds * test.sample_rate)), test)
+    n = num_frames(int(round(seconds * test.sample_rate)), test)
     for version in train:
         if (version.sample_rate, version.n_bands, version.kind) != (test.sample_rate, test.n_bands, test.kind) or \
-                num_frames(int(round(cfg.seconds * version.sample_rate)), version) != n:
+                num_frames(int(round(seconds * version.sample_rate)), version) != n:
             raise ConfigError(
                 f"STFT augmentation needs versions with the shape of '{test.name}' ({test.n_bands} bands, {n} frames, "
                 f"{test.sample_rate} Hz); '{version.name}' differs. Use the stft-v1..stft-v8 presets together."
@@ -247,7 +281,7 @@ def _feature_configs(cfg: TrainConfig, spec) -> tuple[FeatureConfig, list[Featur
     min_frames = getattr(spec, "min_frames", 1) or 1
     if n < min_frames:
         raise ConfigError(
-            f"Clips of {cfg.seconds} s give {n} frames but model '{spec.name}' needs at least {min_frames}; "
+            f"Clips of {seconds:g} s give {n} frames but model '{spec.name}' needs at least {min_frames}; "
             "use a longer clip length (seconds)."
         )
     return test, train
@@ -483,7 +517,8 @@ def _prepare(train_manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, *,
     if len(train_manifest) == 0:
         raise CorpusError("The training set is empty; check the corpus folder and the split/filters used.")
     spec = models.spec(cfg.model)
-    test_feat, train_feats = _feature_configs(cfg, spec)
+    seconds = cfg.seconds or longest_seconds(train_manifest)
+    test_feat, train_feats = _feature_configs(cfg, spec, seconds)
     segment = cfg.segment_training if cfg.segment_training is not None else spec.input_kind == "patch"
     if cfg.gds_threshold is not None and not segment:
         raise ConfigError(
@@ -497,28 +532,30 @@ def _prepare(train_manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, *,
     model, pretrained = _build_model(cfg, len(labels), device, state)
     cut = (getattr(model, "patch_frames", test_feat.patch_frames), getattr(model, "patch_hop", test_feat.patch_hop_frames))
 
-    data = decode(train_manifest, labels, seconds=cfg.seconds, sample_rate=test_feat.sample_rate,
+    data = decode(train_manifest, labels, seconds=seconds, sample_rate=test_feat.sample_rate,
                   workers=cfg.workers, progress=show, desc="decode train", padding=cfg.padding)
     batcher, items, item_targets, selection = _training_items(cfg, data, train_feats, test_feat, device,
                                                               cut if segment else None)
     weight = class_weights(item_targets, len(labels)).to(device) if cfg.class_weighted else None
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_step, gamma=cfg.lr_decay)
+    scheduler = _scheduler(optimizer, cfg)
     autocast, scaler = autocast_for(cfg.amp, device)
 
     history, start_epoch, best = _restore(folder, state, model, optimizer, scheduler, scaler, device)
     train_model = _wrap(model, ctx)
     val = None
     if val_manifest is not None and ctx.is_main:
-        val = decode(val_manifest, labels, seconds=cfg.seconds, sample_rate=test_feat.sample_rate,
+        val = decode(val_manifest, labels, seconds=seconds, sample_rate=test_feat.sample_rate,
                      workers=cfg.workers, progress=show, desc="decode val", padding=cfg.padding)
 
     base_card = {
         "labels": labels,
         "features": test_feat,
-        "training": cfg.to_dict() | {"features": test_feat.name, "segment_training": segment, "items_per_epoch": len(items),
+        "training": cfg.to_dict() | {"features": test_feat.name, "seconds": seconds, "segment_training": segment,
+                                     "items_per_epoch": len(items),
                                      "segment_frames": list(cut) if segment else None, "world_size": ctx.world_size}
-        | ({"pretrained_weights": pretrained} if pretrained else {}),
+        | ({"pretrained_weights": pretrained} if pretrained else {})
+        | ({"seconds_from": "the longest training clip (full sequences)"} if cfg.seconds is None else {}),
         "data": {"fingerprint": fingerprint, "corpus": train_manifest.corpus, "clips": len(data.targets),
                  "counts": dict(train_manifest.counts()), "speakers": train_manifest.speakers()},
         "extra": {"gds": selection} if selection else {},

@@ -2,7 +2,8 @@
 
 S0 (Kim & Kwon, arXiv 2409.04007) trains with a *weighted focal loss*: inverse-frequency class
 weights ``w`` and a focusing exponent ``gamma`` that shrinks the loss of well-classified
-examples. In its multi-class softmax form, for logits ``z`` and target class ``y``::
+examples (S0: "the focal loss parameter was set to 1"; the default 2 here is Lin et al.'s, not
+S0's). In its multi-class softmax form, for logits ``z`` and target class ``y``::
 
     p = softmax(z);   loss = -w_y * (1 - p_y) ** gamma * log p_y
 
@@ -38,7 +39,7 @@ def focal_loss(
     global batch split across processes) or "none" (per example, weighted).
     """
     if gamma < 0:
-        raise ConfigError(f"focal gamma={gamma}: use a value >= 0 (S0 uses 2; 0 is cross-entropy).")
+        raise ConfigError(f"focal gamma={gamma}: use a value >= 0 (S0 sets 1; 0 is cross-entropy).")
     if reduction not in ("mean", "sum", "none"):
         raise ConfigError(f"reduction={reduction!r}: use 'mean', 'sum' or 'none'.")
     logp = F.log_softmax(logits, dim=1)

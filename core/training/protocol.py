@@ -3,7 +3,8 @@
 Which clips judge the model, in this order:
 
 1. the corpus has a ``split`` column: train on ``split == "train"``, report ``split == "test"``;
-2. ``folds == 1``: a speaker holdout (about 20 % of the speakers, ``core.data.splits.holdout``);
+2. ``folds == 1``: a speaker holdout (about ``test_size`` of the speakers, ``core.data.splits.holdout``), or with
+   ``holdout="random"`` a random split of the clips (``test_size`` of each emotion's clips; S2's 80/20, S3's 85/15);
 3. ``folds > 1``: k-fold cross-validation on every clip (speaker-independent with ``grouped``; named by
    ``cv.protocol_name``, e.g. leave-one-speaker-out), optionally with the eGeMAPS + SVM baseline on the same folds.
 
@@ -20,13 +21,14 @@ from typing import Callable
 
 from core import checkpoint, jsonsafe
 from core.data.corpora import Manifest
-from core.data.splits import has_split, holdout
+from core.data.splits import has_split, holdout as speaker_holdout
 from core.errors import ConfigError, CorpusError
 from core.training import distributed
 from core.training.cv import cross_validate, final_epochs, validation_split
 from core.training.loop import TrainConfig, TrainResult, evaluate, fit
 
 BASELINES = ("egemaps",)
+HOLDOUTS = ("speaker", "random")  # what folds == 1 holds out: speakers, or clips at random
 
 
 @dataclasses.dataclass
@@ -37,25 +39,52 @@ class Trained:
     report: dict
 
 
-def split_for(manifest: Manifest, folds: int, seed: int = 0) -> tuple[Manifest, Manifest | None, str | None]:
+def split_for(manifest: Manifest, folds: int, seed: int = 0, holdout_kind: str = "speaker",
+              test_size: float = 0.2) -> tuple[Manifest, Manifest | None, str | None]:
     """(training clips, held-out clips or None, protocol name or None when the folds name it)."""
     if has_split(manifest):
         train, test = manifest.filter(split="train"), manifest.filter(split="test")
         if not len(train):
             raise CorpusError(f"The corpus at {manifest.root} has a split column but no 'train' rows; fix the column.")
         return train, test, "split column: train on split == train, report split == test"
+    if folds == 1 and holdout_kind == "random":
+        train_idx, test_idx = random_holdout(manifest, test_size, seed)
+        share = round(100 * test_size)
+        return (manifest.take(train_idx), manifest.take(test_idx),
+                f"random {100 - share}/{share} split of the clips, stratified by emotion (speakers on both sides)")
     if folds == 1:
-        train_idx, test_idx = holdout(manifest, seed=seed)
-        return manifest.take(train_idx), manifest.take(test_idx), "speaker holdout (about 20% of the speakers held out)"
+        train_idx, test_idx = speaker_holdout(manifest, test_size=test_size, seed=seed)
+        return (manifest.take(train_idx), manifest.take(test_idx),
+                f"speaker holdout (about {round(100 * test_size)}% of the speakers held out)")
     return manifest, None, None
 
 
+def random_holdout(manifest: Manifest, test_size: float = 0.2, seed: int = 0):
+    """(train, test) row indices: ``test_size`` of the clips drawn at random, stratified by emotion (scikit-learn)."""
+    import numpy as np
+    from sklearn.model_selection import train_test_split
+
+    labels = [row.label for row in manifest.rows]
+    try:
+        return train_test_split(np.arange(len(labels)), test_size=test_size, random_state=seed, stratify=labels)
+    except ValueError as e:
+        raise CorpusError(f"A random {test_size:.0%} holdout of {len(labels)} clips, stratified by emotion, is not "
+                          f"possible ({e}); use more clips per emotion or the speaker holdout.") from None
+
+
 def train(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, *, folds: int = 1, grouped: bool = False,
-          baseline: str | None = None, resume: bool = False, progress: bool = True,
-          log: Callable[[str], None] | None = None) -> Trained:
-    """Train ``cfg.model`` on ``manifest`` by the protocol above; ``log`` receives the lines ``serwb train`` prints."""
+          holdout: str = "speaker", test_size: float = 0.2, baseline: str | None = None, resume: bool = False,
+          progress: bool = True, log: Callable[[str], None] | None = None, preset: dict | None = None) -> Trained:
+    """Train ``cfg.model`` on ``manifest`` by the protocol above; ``log`` receives the lines ``serwb train`` prints.
+
+    The report (card metrics and metrics.json) records every setting used (``settings``) and ``preset``, the
+    named paper preset the settings came from and what the user overrode (``core.presets``), when given.
+    """
     if not isinstance(folds, int) or folds < 1:
         raise ConfigError(f"folds={folds!r}: use 1 (one train/test split) or k >= 2 for k-fold cross-validation.")
+    if holdout not in HOLDOUTS or not 0 < test_size < 1:
+        raise ConfigError(f"holdout={holdout!r}, test_size={test_size!r}: hold out 'speaker's or 'random' clips, "
+                          "a share between 0 and 1 (e.g. 0.2).")
     if baseline is not None and baseline not in BASELINES:
         raise ConfigError(f"baseline={baseline!r}: the peer baseline is one of {', '.join(BASELINES)}.")
     if baseline and folds < 2:
@@ -63,9 +92,11 @@ def train(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, *, folds: i
     out_dir = Path(out_dir)
     ctx = distributed.context(cfg.device)
     say = (log or (lambda line: None)) if ctx.is_main else (lambda line: None)
-    train_set, test, protocol = split_for(manifest, folds, cfg.seed)
+    train_set, test, protocol = split_for(manifest, folds, cfg.seed, holdout, test_size)
     labels = train_set.labels()
-    report: dict = {"protocol": protocol}
+    report: dict = {"protocol": protocol} | ({"preset": preset} if preset else {})
+    report["settings"] = {"training": cfg.to_dict(), "folds": folds, "grouped": grouped, "holdout": holdout,
+                          "test_size": test_size}
 
     if folds > 1:
         cv = cross_validate(train_set, cfg, folds, grouped, out_dir=out_dir / "cv", labels=labels, resume=resume,
