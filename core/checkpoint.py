@@ -21,11 +21,16 @@ RNG) into safetensors tensors plus a JSON skeleton, so epoch checkpoints need no
 
 from __future__ import annotations
 
+import ctypes
+import errno
+import functools
+import glob
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -45,6 +50,9 @@ from core.jsonsafe import plain
 FORMAT = "serwb-checkpoint/1"
 WEIGHTS = "model.safetensors"
 CARD = "card.json"
+#: A staging folder or file this old belongs to a killed writer: the next write of the same path removes it.
+STALE_AFTER_S = 3600.0
+_AT_FDCWD, _RENAME_EXCHANGE = -100, 2  # <fcntl.h>, <linux/fs.h>
 #: File endings of pickle-based checkpoints: refused by name, never opened.
 PICKLE_SUFFIXES = frozenset({".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin", ".tar", ".joblib", ".npy", ".npz"})
 
@@ -179,33 +187,79 @@ def checkpoint_hash(path: str | os.PathLike) -> str:
 
 
 def write_dir_atomically(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp_folder)`` and move the folder into place at ``path`` in one rename.
+    """Call ``write(tmp_folder)`` and swap the finished folder into place at ``path`` in one step.
 
-    An existing ``path`` is moved aside first and removed after, so a reader (or a crash)
-    sees the old folder or the new one, never a half-written one (the window between the two
-    renames leaves ``path`` absent, never partial).
+    The folder is built as ``.{name}.tmp-XXXX/{name}`` beside ``path`` (one level down, so that a killed
+    writer's leftover holds no ``card.json`` a folder listing would offer as a checkpoint), flushed, and then
+    exchanged with an existing ``path`` (Linux ``renameat2``) or renamed onto an absent one: a reader, or a
+    crash, sees the old folder or the new one, never a half-written one. Where the system cannot exchange,
+    the old folder is moved aside first, which leaves ``path`` absent, never partial, between two renames.
+    Leftovers of killed writers of ``path`` older than ``STALE_AFTER_S`` are removed first.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    sweep_stale(path)
+    stage = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    tmp = stage / path.name
     try:
+        tmp.mkdir()  # an ordinary folder's mode (mkdtemp's own is private)
         write(tmp)
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; a checkpoint is an ordinary folder
         for item in tmp.iterdir():  # flush file contents before the rename makes them visible
             if item.is_file():
                 with open(item, "rb") as f:
                     os.fsync(f.fileno())
-        old = None
-        if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
-            os.replace(path, old / path.name)
-        os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        if not path.exists():
+            os.rename(tmp, path)
+        elif not _exchange(tmp, path):
+            os.replace(path, stage / f"{path.name}.old")
+            os.replace(tmp, path)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)  # the unfinished folder, or the old one it replaced
     return path
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap ``a`` and ``b`` in one step (Linux ``renameat2(RENAME_EXCHANGE)``); False where the system cannot."""
+    renameat2 = getattr(_libc(), "renameat2", None)
+    if renameat2 is None:
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # an old kernel or a file system without it
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except (OSError, TypeError):  # no C library to open by name (Windows)
+        return None
+
+
+def sweep_stale(path: str | os.PathLike, max_age_s: float = STALE_AFTER_S) -> None:
+    """Remove what killed writers of ``path`` left beside it (``.{name}.tmp-*`` older than ``max_age_s``).
+
+    Such leftovers are never read, since only a finished folder or file is renamed to ``path``; sweeping them
+    on the next write keeps a folder of checkpoints from filling up with them. A writer killed between the two
+    renames of ``write_dir_atomically``'s fallback left ``path`` absent and the old folder aside: it is put back.
+    """
+    path = Path(path)
+    cutoff = time.time() - max_age_s
+    for left in path.parent.glob(f".{glob.escape(path.name)}.tmp-*"):
+        try:
+            if left.lstat().st_mtime >= cutoff:
+                continue  # perhaps another writer's, still at work
+            if (left / f"{path.name}.old").is_dir() and not path.exists():
+                os.rename(left / f"{path.name}.old", path)
+            if left.is_dir() and not left.is_symlink():
+                shutil.rmtree(left)
+            else:
+                left.unlink()
+        except OSError:  # removed by another writer meanwhile
+            continue
 
 
 def _umask() -> int:
@@ -219,12 +273,15 @@ def _umask() -> int:
     return 0o022
 
 
-def write_text_atomically(path: str | os.PathLike, text: str) -> None:
+def write_bytes_atomically(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a flushed temporary file and one rename: a reader sees the old file or
+    the new one, never half of one."""
     path = Path(path)
+    sweep_stale(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; give it the mode open() would
@@ -232,6 +289,12 @@ def write_text_atomically(path: str | os.PathLike, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return path
+
+
+def write_text_atomically(path: str | os.PathLike, text: str) -> Path:
+    """``write_bytes_atomically`` for UTF-8 text."""
+    return write_bytes_atomically(path, text.encode("utf-8"))
 
 
 # ------------------------------------------------------------------------------ save / load

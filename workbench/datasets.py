@@ -4,7 +4,9 @@ A typed folder is accepted only when it resolves (symlinks followed) inside a da
 demo corpus, or a folder named in ``SERWB_DATA_ROOTS``. Nothing outside them is opened.
 Uploaded clips are written once, by content hash, to a private temporary folder and read as a
 corpus: a manifest.csv among them, a known corpus naming (RAVDESS, CREMA-D, ...), or an
-emotion word in each file name (``clip_angry.wav``).
+emotion word in each file name (``clip_angry.wav``). A set is staged in a ``.tmp-*`` folder and
+renamed into place whole, so a server killed while writing one leaves no half set that a later
+upload would read; such staging leftovers are swept by the next upload once an hour old.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ from workbench.jobs import Job
 
 UPLOAD_ROOT = Path(tempfile.gettempdir()) / "serwb-dataset-uploads"
 UPLOAD_TTL_S = 24 * 3600  # staged uploads unused for a day are deleted
+STAGING_TTL_S = 3600  # a staging folder this old belongs to a killed server
+STAGING_PREFIX = ".tmp-"
+NAME_MAX_BYTES = 255  # the longest file name Linux file systems store
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 
 
@@ -69,7 +74,7 @@ def uploads_manifest(files: Sequence) -> Manifest:
         raise CorpusError("Upload some clips first.")
     named = {}
     for f in files:
-        name = Path(f.name).name
+        name = safe_name(f.name)
         if name.lower() == "manifest.csv" or name.lower().endswith(AUDIO_SUFFIXES):
             named[name] = f.getvalue()
     digest = hashlib.sha256(repr(sorted((n, hashlib.sha256(b).hexdigest()) for n, b in named.items())).encode())
@@ -91,29 +96,47 @@ def uploads_manifest(files: Sequence) -> Manifest:
     return load_manifest(folder / "by-label", corpus="folder")
 
 
+def safe_name(raw: str) -> str:
+    """The file name an upload is stored under: its last path part (a name like ``../../x.wav`` cannot leave the
+    staging folder); raises CorpusError when that cannot be a file name."""
+    name = Path(raw).name
+    if any(ord(c) < 32 for c in name) or len(os.fsencode(name)) > NAME_MAX_BYTES:
+        shown = "".join(c if ord(c) >= 32 else f"\\x{ord(c):02x}" for c in name)
+        raise CorpusError(f"'{shown[:60]}{'…' if len(shown) > 60 else ''}' cannot be stored as a file name (control "
+                          f"characters, or longer than {NAME_MAX_BYTES} bytes). Rename it and upload it again.")
+    return name
+
+
 def _write(folder: Path, named: dict[str, bytes]) -> None:
+    """Write the set into a staging folder, then rename it to ``folder`` whole (or drop it if a twin won)."""
     UPLOAD_ROOT.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=UPLOAD_ROOT))
-    (staging / "flat").mkdir()
-    (staging / "by-label").mkdir()
-    for name, data in named.items():
-        (staging / "flat" / name).write_bytes(data)
-        label = label_from_name(name)
-        if label and name.lower() != "manifest.csv":
-            (staging / "by-label" / label).mkdir(exist_ok=True)
-            (staging / "by-label" / label / name).write_bytes(data)
+    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=UPLOAD_ROOT))
     try:
+        (staging / "flat").mkdir()
+        (staging / "by-label").mkdir()
+        for name, data in named.items():
+            (staging / "flat" / name).write_bytes(data)
+            label = label_from_name(name)
+            if label and name.lower() != "manifest.csv":
+                (staging / "by-label" / label).mkdir(exist_ok=True)
+                (staging / "by-label" / label / name).write_bytes(data)
         os.rename(staging, folder)
-    except OSError:  # another session wrote the same set meanwhile
-        shutil.rmtree(staging, ignore_errors=True)
+    except OSError as e:
+        if not folder.is_dir():
+            raise CorpusError(f"The uploaded clips could not be stored on the server ({e.strerror or e}). Upload "
+                              "fewer or smaller files, or ask whoever runs the workbench to free space.") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # gone after the rename; else a twin set was there first
 
 
-def _sweep(keep: Path, max_age_s: float = UPLOAD_TTL_S) -> None:
-    """Delete staged upload sets nobody has used for ``max_age_s``, so the temporary folder stays bounded."""
-    cutoff = time.time() - max_age_s
+def _sweep(keep: Path, max_age_s: float = UPLOAD_TTL_S, staging_age_s: float = STAGING_TTL_S) -> None:
+    """Delete staged upload sets nobody has used for ``max_age_s``, and staging folders a killed server left
+    (older than ``staging_age_s``), so the temporary folder stays bounded."""
+    now = time.time()
     for folder in UPLOAD_ROOT.iterdir():
+        age = staging_age_s if folder.name.startswith(STAGING_PREFIX) else max_age_s
         try:
-            if folder != keep and folder.is_dir() and folder.stat().st_mtime < cutoff:
+            if folder != keep and folder.is_dir() and folder.stat().st_mtime < now - age:
                 shutil.rmtree(folder, ignore_errors=True)
         except OSError:  # removed by another session meanwhile
             continue

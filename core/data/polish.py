@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import subprocess
 import sys
 import tarfile
@@ -145,8 +146,10 @@ def convert(zip_path: Union[str, Path], out_dir: Union[str, Path], expected_sha2
                                   f"expected {SAMPLE_RATE} Hz mono.")
             wave = data[:, 0]
             clipped += int(np.count_nonzero(np.abs(wave) > 1.0))
-            sf.write(out_dir / f"{rel.stem}.flac", np.clip(wave, -1.0, 1.0), SAMPLE_RATE,
-                     format="FLAC", subtype="PCM_16")
+            target = out_dir / f"{rel.stem}.flac"
+            part = target.with_name(target.name + ".part")  # renamed whole: a killed build leaves no half clip
+            sf.write(part, np.clip(wave, -1.0, 1.0), SAMPLE_RATE, format="FLAC", subtype="PCM_16")
+            os.replace(part, target)
             clips += 1
             frames += len(wave)
     return Converted(clips, frames / SAMPLE_RATE, clipped, found)

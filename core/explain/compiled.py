@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,6 +36,8 @@ import torch
 from torch import nn
 
 PAYS_FROM_PARAMETERS = 1_000_000
+#: A staging folder in the cache this old belongs to a killed compile (the child's timeout is an hour).
+STALE_STAGING_S = 2 * 3600
 MODES = ("auto", "always", "off")
 log = logging.getLogger(__name__)
 
@@ -84,7 +87,7 @@ def _compile_in_child(model: nn.Module, shape: tuple[int, ...], device: torch.de
     name, config = getattr(model, "model_name", None), getattr(model, "config", None)
     if name is None or config is None:
         raise ValueError("only models made by core.models.build can be rebuilt in a compiler process")
-    with tempfile.TemporaryDirectory(dir=package.parent) as tmp:
+    with tempfile.TemporaryDirectory(prefix=".staging-", dir=package.parent) as tmp:
         save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, f"{tmp}/weights.safetensors")
         Path(tmp, "model.json").write_text(json.dumps({"name": name, "num_classes": model.num_classes,
                                                        "config": config}, default=list))
@@ -98,6 +101,21 @@ def _compile_in_child(model: nn.Module, shape: tuple[int, ...], device: torch.de
         os.replace(staged, package)  # a reader never sees half a package
 
 
+def sweep_staging(folder: Path, max_age_s: float = STALE_STAGING_S) -> None:
+    """Remove the staging folders that killed compiles left in the cache ``folder``.
+
+    Packages are files renamed into place whole, so every folder here is a compile's staging: never read as a
+    package, and removed once older than any live compile.
+    """
+    cutoff = time.time() - max_age_s
+    for left in folder.iterdir() if folder.is_dir() else ():
+        try:
+            if left.is_dir() and not left.is_symlink() and left.stat().st_mtime < cutoff:
+                shutil.rmtree(left)
+        except OSError:  # removed by another process meanwhile
+            continue
+
+
 def _compile(model: nn.Module, entry: Compiled, device: torch.device, dtype: torch.dtype) -> None:
     started = time.perf_counter()
     try:
@@ -107,6 +125,7 @@ def _compile(model: nn.Module, entry: Compiled, device: torch.device, dtype: tor
         entry.cached = path.is_file()
         if not entry.cached:
             path.parent.mkdir(parents=True, exist_ok=True)
+            sweep_staging(path.parent)
             _compile_in_child(model, entry.shape, device, dtype, path)
         entry.forward = aoti_load_package(str(path))
         entry.seconds = time.perf_counter() - started

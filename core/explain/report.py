@@ -10,6 +10,7 @@ the JSON and the NPZ say where the clip lies in them (``clip_offset``, ``clip_du
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import numpy as np
 
 from core import __version__, figures, jsonsafe
 from core.audio import to_wav_bytes
+from core.checkpoint import write_bytes_atomically
 from core.explain.analysis import Analysis
 
 def timeline(analysis: Analysis) -> dict[str, Any]:
@@ -72,21 +74,24 @@ def summary(analysis: Analysis, extra: dict[str, Any] | None = None) -> dict[str
 
 
 def write(analysis: Analysis, out_dir: Path | str, extra: dict[str, Any] | None = None) -> list[Path]:
-    """Write every part of ``analysis`` under ``out_dir``; returns the files written."""
+    """Write every part of ``analysis`` under ``out_dir``; returns the files written.
+
+    Each file goes through a temporary file and one rename (``checkpoint.write_bytes_atomically``), so a reader,
+    or a run killed halfway, finds every file whole or absent, and an earlier export's file until it is replaced.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for method in analysis.maps:
-        path = out / f"overlay-{method}.png"
-        figures.overlay_figure(analysis, method).savefig(path)
-        written.append(path)
-    np.savez_compressed(out / "maps.npz", **npz_arrays(analysis))
-    written.append(out / "maps.npz")
+    files = {f"overlay-{method}.png": _png(figures.overlay_figure(analysis, method)) for method in analysis.maps}
+    maps = io.BytesIO()
+    np.savez_compressed(maps, **npz_arrays(analysis))
+    files["maps.npz"] = maps.getvalue()
     for name, version in analysis.audio.items():
-        path = out / f"audio-{name}.wav"
-        path.write_bytes(to_wav_bytes(version.wave, analysis.sr))
-        written.append(path)
-    path = out / "analysis.json"
-    path.write_text(jsonsafe.dumps(summary(analysis, extra)))
-    written.append(path)
-    return written
+        files[f"audio-{name}.wav"] = to_wav_bytes(version.wave, analysis.sr)
+    files["analysis.json"] = jsonsafe.dumps(summary(analysis, extra)).encode("utf-8")
+    return [write_bytes_atomically(out / name, data) for name, data in files.items()]
+
+
+def _png(figure) -> bytes:
+    buf = io.BytesIO()
+    figure.savefig(buf, format="png")
+    return buf.getvalue()
