@@ -74,7 +74,8 @@ def run(lengths=(3.0, 15.0, 60.0), whole_up_to: float = 15.0, device: str = "aut
     model, card = checkpoint.load(MODEL, device=device)
     target_device = devices.for_model(model, device)
     settings = Settings(audio=False)
-    rows = []
+    analyze(real_speech(min(lengths)), model, card, methods=METHODS, settings=settings, device=device)  # warm-up:
+    rows = []  # torch's first calls set up kernels for each shape, which the first row would otherwise carry
     for seconds in lengths:
         clip = real_speech(seconds)
         started = time.perf_counter()

@@ -9,8 +9,8 @@ there. The ``2 ** (a * b)`` pattern inputs go through the stem once per clip; fo
 output is a gather from them, and only the layers after the cut run per sample. The result equals a plain
 forward of the perturbed clip up to float rounding (tested against plain LIME).
 
-The cut is the layer that minimises ``patterns x FLOPs up to the cut + samples x FLOPs after it`` (FLOPs from
-``torch.utils.flop_counter``), and is used only when that is clearly below ``samples x FLOPs of a forward``.
+The cuts are where ``patterns x FLOPs of the tables + samples x FLOPs after the last cut`` is least (FLOPs by
+``torch.utils.flop_counter``'s formulas), used only when that is clearly below ``samples x FLOPs of a forward``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Callable, ContextManager
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import conv_flop_count, mm_flop
 
 from core.explain.incremental import geometry
 from core.explain.maps import Grid
@@ -67,10 +67,29 @@ class _Field:
         return out
 
 
-def _flops(fn, *args) -> int:
-    with FlopCounterMode(display=False) as counter:
-        fn(*args)
-    return int(counter.get_total_flops())
+class _FlopCount:
+    """FLOPs of the convolutions and linear layers of ``model`` run inside ``with``, by torch's own formulas
+    (``torch.utils.flop_counter``; counted from forward hooks, since its dispatch mode imports dynamo on first use,
+    seconds an analyst's first LIME would wait for). Pointwise layers and pools count none."""
+
+    def __init__(self, model: nn.Module):
+        self.model, self.total, self.handles = model, 0, []
+
+    def _hook(self, module: nn.Module, inputs, output) -> None:
+        x = inputs[0]
+        if isinstance(module, nn.Linear):
+            self.total += mm_flop((x.numel() // x.shape[-1], module.in_features), (module.in_features, module.out_features))
+        else:
+            self.total += conv_flop_count(list(x.shape), list(module.weight.shape), list(output.shape))
+
+    def __enter__(self) -> "_FlopCount":
+        self.handles = [m.register_forward_hook(self._hook) for m in self.model.modules()
+                        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear))]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for handle in self.handles:
+            handle.remove()
 
 
 def _slots(cells: list[list[int]], width: int) -> np.ndarray:
@@ -172,7 +191,8 @@ class PatternedLime:
         return self.stem.rest(h)
 
 
-def _cuts(stem: TimeLocalStem, features: torch.Tensor, grid: Grid) -> tuple[list[_Cut | None], list[int], list[int], int]:
+def _cuts(model: nn.Module, stem: TimeLocalStem, features: torch.Tensor,
+          grid: Grid) -> tuple[list[_Cut | None], list[int], list[int], int]:
     """Per stem layer: the cut after it (``None``: too many patterns), its FLOPs and output size; ``rest``'s FLOPs."""
     h = stem.prepare(features[None])
     if h.dim() != 4:
@@ -180,8 +200,9 @@ def _cuts(stem: TimeLocalStem, features: torch.Tensor, grid: Grid) -> tuple[list
     bands, frames = _Field(), _Field()
     cuts, flops, sizes = [], [], []
     for i, module in enumerate(stem.layers):
-        flops.append(_flops(module, h))
-        h = module(h)
+        with _FlopCount(model) as count:
+            h = module(h)
+        flops.append(count.total)
         sizes.append(h.numel())
         bands, frames = bands.then(module, 0), frames.then(module, -1)
         band_cells = bands.cells(h.shape[2], grid.bands, grid.band_step)
@@ -189,7 +210,9 @@ def _cuts(stem: TimeLocalStem, features: torch.Tensor, grid: Grid) -> tuple[list
         a, b = max(map(len, band_cells)), max(map(len, frame_cells))
         fits = 2 ** (a * b) <= MAX_PATTERNS and 2 ** (a * b) * h[0].numel() * h.element_size() <= MAX_TABLE_BYTES
         cuts.append(_Cut(i, a, b, _slots(band_cells, a), _slots(frame_cells, b)) if fits else None)
-    return cuts, flops, sizes, _flops(stem.rest, h)
+    with _FlopCount(model) as count:
+        stem.rest(h)
+    return cuts, flops, sizes, count.total
 
 
 def plan(model: nn.Module, features: torch.Tensor, base: torch.Tensor, grid: Grid, samples: int,
@@ -202,8 +225,9 @@ def plan(model: nn.Module, features: torch.Tensor, base: torch.Tensor, grid: Gri
     stem = getattr(model, "time_local_stem", lambda x: None)(features[None])
     if stem is None or samples < 1:
         return None
+    with guard(), torch.no_grad():  # the model's lock: the counting hooks must see only this forward
+        cuts, flops, sizes, rest = _cuts(model, stem, features, grid)
     with torch.no_grad():
-        cuts, flops, sizes, rest = _cuts(stem, features, grid)
         total = sum(flops) + rest
         before = np.concatenate([[0], np.cumsum(flops)])  # before[j]: FLOPs of layers < j
         gathers = {j: GATHER_FLOPS * size for j, size in enumerate(sizes)}  # reading one sample from table j
