@@ -71,9 +71,13 @@ def test_the_cost_in_forwards_matches_the_forwards_made(planted_subject):
         calls.clear()  # incremental occlusion: one whole forward (the clip), the windows through the stem only
         registry.explain("occlusion", planted_subject, 1, registry.settings_for("occlusion"))
         assert sum(calls) == 1 < registry.cost("occlusion", planted_subject, registry.settings_for("occlusion"))
+        calls.clear()  # cell-pattern LIME: no whole forward, the samples through the layers after the cut only
+        registry.explain("lime", planted_subject, 1, registry.settings_for("lime", num_samples=40))
+        assert sum(calls) == 0 < registry.cost("lime", planted_subject, registry.settings_for("lime", num_samples=40))
         for name, settings in (("occlusion", registry.settings_for("occlusion", perturbations_per_eval=1,
                                                                    incremental=False)),
-                               ("lime", registry.settings_for("lime", num_samples=40, batch_size=1)),
+                               ("lime", registry.settings_for("lime", num_samples=40, batch_size=1,
+                                                              cell_patterns=False)),
                                ("kernelshap", registry.settings_for("kernelshap", num_samples=40, batch_size=1))):
             calls.clear()
             registry.explain(name, planted_subject, 1, settings)
