@@ -23,12 +23,7 @@ CITED = ("model", "model_cfg", "features", "loss", "optimiser", "lr", "lr_schedu
          "seconds", "metrics")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("name", NAMES)
