@@ -120,9 +120,12 @@ class _Table:
 
     def __init__(self, cut: _Cut, grid: Grid, outputs: torch.Tensor):
         device = outputs.device
-        self.cut, self.grid = cut, grid
-        self.band_slots = torch.as_tensor(cut.band_slots, device=device)
-        self.frame_slots = torch.as_tensor(cut.frame_slots, device=device)
+        bands = torch.as_tensor(cut.band_slots, device=device)
+        frames = torch.as_tensor(cut.frame_slots, device=device)
+        # per position and slot: the cell there, whether the slot holds one, and that cell's colour
+        self.cell = bands.clamp_min(0)[:, :, None, None] * grid.n_frame_cells + frames.clamp_min(0)[None, None]
+        self.valid = (bands >= 0)[:, :, None, None] & (frames >= 0)[None, None]  # (H, a, W, b)
+        self.colours = _colours(cut, grid, device)[self.cell]
         self.shape = tuple(outputs.shape[1:])  # (C, H, W)
         self.values = outputs.flatten(2).permute(2, 0, 1).contiguous()  # (H * W, patterns, C)
 
@@ -133,12 +136,8 @@ class _Table:
 
     def codes(self, keep: torch.Tensor) -> torch.Tensor:
         """``(N, H * W)``: the pattern whose activation each sample has at each position."""
-        bands, frames = self.band_slots.clamp_min(0), self.frame_slots.clamp_min(0)
-        cell = bands[:, :, None, None] * self.grid.n_frame_cells + frames[None, None]  # (H, a, W, b)
-        valid = (self.band_slots >= 0)[:, :, None, None] & (self.frame_slots >= 0)[None, None]
-        kept = keep.long()[:, cell] * valid  # (N, H, a, W, b)
-        colours = _colours(self.cut, self.grid, keep.device)[cell]
-        return (kept << colours).sum(dim=(2, 4)).flatten(1)
+        kept = keep.long()[:, self.cell] * self.valid  # (N, H, a, W, b)
+        return (kept << self.colours).sum(dim=(2, 4)).flatten(1)
 
     def gather(self, keep: torch.Tensor) -> torch.Tensor:
         """The cut layer's output ``(N, C, H, W)`` for samples ``keep`` ``(N, cells)``."""
@@ -163,7 +162,7 @@ class PatternedLime:
 
     def __init__(self, stem: TimeLocalStem, features: torch.Tensor, base: torch.Tensor, grid: Grid,
                  cuts: list[_Cut], batch: int, guard: Callable[[], ContextManager] = nullcontext):
-        self.stem, self.grid, self.cuts = stem, grid, cuts
+        self.stem, self.cuts = stem, cuts
         cells = torch.as_tensor(grid.labels(), device=features.device)
         table, done = None, -1
         for cut in cuts:
@@ -176,10 +175,6 @@ class PatternedLime:
                     parts.append(self._layers(h, done + 1, cut.layer + 1))
             table, done = _Table(cut, grid, torch.cat(parts)), cut.layer
         self.table = table
-
-    @property
-    def n_patterns(self) -> int:
-        return sum(cut.patterns for cut in self.cuts)
 
     def _layers(self, h: torch.Tensor, start: int, stop: int) -> torch.Tensor:
         for module in self.stem.layers[start:stop]:
