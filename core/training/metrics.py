@@ -4,6 +4,8 @@
 * **UA** (unweighted accuracy) is the mean of the per-class recalls over the classes that
   occur in ``y_true`` (scikit-learn's ``balanced_accuracy_score``).
 * **ACC** is S0's summary number, the mean of the two.
+* **F1** is the macro-averaged F1 score over the classes that occur in ``y_true`` or ``y_pred`` (scikit-learn's
+  ``f1_score(average="macro")``; S3 reports it).
 
 The confusion matrix follows scikit-learn: rows are true classes, columns predicted ones.
 Inputs may be torch tensors, NumPy arrays or lists of class indices.
@@ -59,8 +61,16 @@ def unweighted_accuracy(y_true, y_pred, num_classes: int | None = None) -> float
     return float(recall[present].mean()) if present.any() else float("nan")
 
 
+def macro_f1(y_true, y_pred) -> float:
+    """F1: the unweighted mean of the per-class F1 scores (scikit-learn, classes in either array; 0 where undefined)."""
+    from sklearn.metrics import f1_score
+
+    t, p = _as_indices(y_true), _as_indices(y_pred)
+    return float(f1_score(t, p, average="macro", zero_division=0)) if t.size else float("nan")
+
+
 def summary(y_true, y_pred, labels: Sequence[str]) -> dict:
-    """JSON-able metrics: WA, UA, ACC, per-class recall (None where undefined), confusion, n."""
+    """JSON-able metrics: WA, UA, ACC, F1, per-class recall (None where undefined), confusion, n."""
     labels = list(labels)
     n = len(labels)
     wa = weighted_accuracy(y_true, y_pred)
@@ -70,6 +80,7 @@ def summary(y_true, y_pred, labels: Sequence[str]) -> dict:
         "WA": wa,
         "UA": ua,
         "ACC": (ua + wa) / 2,
+        "F1": macro_f1(y_true, y_pred),
         "per_class_recall": {lab: (None if np.isnan(r) else float(r)) for lab, r in zip(labels, recall)},
         "confusion": confusion_matrix(y_true, y_pred, n).tolist(),
         "labels": labels,

@@ -44,3 +44,15 @@ def test_mean_std_over_folds():
     mean, std = metrics.mean_std(folds)
     assert mean == pytest.approx({"WA": 0.6, "UA": 0.5, "ACC": 0.55})
     assert std["WA"] == pytest.approx(0.1)
+
+
+def test_f1_is_the_mean_of_per_class_harmonic_means_of_precision_and_recall():
+    rng = np.random.default_rng(7)
+    y_true = rng.integers(0, 4, 80)
+    y_pred = np.where(rng.random(80) < 0.6, y_true, rng.integers(0, 4, 80))
+    cm = confusion_matrix(y_true, y_pred, labels=range(4))
+    tp = np.diag(cm).astype(float)
+    precision, recall = tp / cm.sum(axis=0), tp / cm.sum(axis=1)
+    expected = np.mean(2 * precision * recall / (precision + recall))
+    assert metrics.summary(y_true, y_pred, list("abcd"))["F1"] == pytest.approx(expected, abs=1e-12)
+    assert metrics.macro_f1(y_true, y_true) == 1.0
