@@ -11,7 +11,7 @@ import hashlib
 import io
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO, Union
 
@@ -193,6 +193,13 @@ def _check_samples(name: str, samples: np.ndarray, declared_frames: int) -> None
         )
     if not np.isfinite(samples).all():
         raise AudioError(f"'{name}' contains NaN or infinite samples. Re-export it as 16-bit PCM.")
+
+
+def at_rate(clip: Clip, sr: int) -> Clip:
+    """``clip`` resampled to ``sr`` (torchaudio; itself when it is already there): a model hears its own rate."""
+    if clip.sr == sr:
+        return clip
+    return replace(clip, wave=AF.resample(clip.wave, clip.sr, sr).to(torch.float32), sr=sr)
 
 
 def to_wav_bytes(wave: torch.Tensor | np.ndarray, sr: int) -> bytes:

@@ -136,6 +136,29 @@ PRESETS: dict[str, FeatureConfig] = {
         patch_hop_frames=48,
         source="YAMNet params.py: as VGGish but log(mel + 0.001) and a 0.48 s patch hop",
     ),
+    # S3 (Kim & Kwak, Appl. Sci. 2024) Tables 2-3, the front end as published: it does not fit the public converted
+    # VGGish/YAMNet weights (trained on the 16 kHz "vggish" front end); clips are resampled to 48 kHz on loading.
+    "s3-48k": FeatureConfig(
+        name="s3-48k",
+        sample_rate=48_000,  # Table 3: "Sampling Rate 48,000"
+        window_ms=25.0,  # Table 2: "Window Size 1200" samples = 25 ms at 48 kHz
+        hop_ms=10.0,  # Table 2: "Overlapping Size 720": hop 1200 - 720 = 480 samples = 10 ms
+        n_fft=1200,  # Table 3: "FFT Length 1200"
+        n_mels=64,  # Table 3: "Number of Frequency Band 64 channels", "Frequency Scale Mel"
+        f_min=0.0,
+        f_max=None,
+        log_offset=1e-6,
+        power=2.0,
+        center=False,
+        patch_frames=96,
+        patch_hop_frames=96,
+        source="S3 (Kim & Kwak, Appl. Sci. 2024) Tables 2-3: 48 kHz, window 1200, overlap 720 (hop 480), "
+        "Hann 'periodic', FFT 1200, one-sided ('One-way'), 64 mel bands, log-Mel. Paper silent on the band "
+        "edges, power, log offset, padding and mel triangles: we choose 0 Hz to Nyquist, the power spectrum and "
+        "frames without padding, the defaults of MATLAB's melSpectrogram, whose option names the tables use; "
+        "log(mel + 1e-6) and torchaudio's HTK triangles, as our stft-v* presets; 0.96 s patches (96 frames) as "
+        "VGGish's, because the trunks take 96 x 64",
+    ),
     "mfcc40": FeatureConfig(
         name="mfcc40",
         kind="mfcc",

@@ -157,6 +157,27 @@ S0 = _preset(
                                   '(WA) ... the average accuracy of WA and UA, called ACC"'),
 )
 
+# S0's "original ECA" baseline (Fig. 7, Table 6's "+ Original ECA block"): ECA-Net's ECA after every block, its k from
+# each block's channels; trained as S0 but on version 8 alone, as Table 6's row. Every other value is S0's.
+S0_ORIGINAL_ECA = dataclasses.replace(
+    S0, name="s0-original-eca",
+    title="Kim & Kwon's baseline: the original ECA after all six blocks, k by ECA-Net's rule per block",
+    model_cfg={"n": 4, "eca_kernel": "adaptive", "eca_blocks": (1, 2, 3, 4, 5, 6)},
+    augment=(),
+    sources=dict(S0.sources) | {
+        "model": '"To follow the original ECA adaptation manner, the original ECA is positioned after all convolution '
+                 'layers" (Table 6: "+ Original ECA block")',
+        "model_cfg": '"Specifically, six ECA blocks were added to the CNN-based model. Next, the ECA\'s kernel sizes '
+                     '(k) were set with respect to the channel size of each layer": eca_kernel "adaptive", ECA-Net\'s '
+                     "k = |log2(C) / 2 + 1 / 2|_odd (3, 5, 5, 5, 5, 5 for n = 4); n was lost in extraction: we keep "
+                     "S0's n = 4. S0 names \"the omission of batch normalization\" as its change to the original "
+                     "ECA; ECA-Net's module has no BatchNorm of its own (the one it follows is the block's, as here), "
+                     "so this baseline keeps S0's module",
+        "augment": '"With dataset version 8, Table 6 lists performance depending on whether or not the ECA block and '
+                   'STFT data augmentation were used": its "+ Original ECA block" row has no STFT augmentation',
+    },
+)
+
 # ----------------------------------------------------------------------------- S1: Kim et al., 3D CNN
 
 S1 = _preset(
@@ -180,6 +201,35 @@ S1 = _preset(
                         "many on aggregated corpora"),
     seconds=(3.0, _SILENT + "3 s fills the volume's 10 segments x 30 frames at a 10 ms hop"),
     metrics=(("UA", "WA"), _SILENT + "we report UA and WA, the usual pair; the paper plots a t-SNE of the embedding"),
+)
+
+# S1's finding as a configuration: every block the same kernel. The text we have is the abstract: the depths are ours.
+S1_HOMOGENEOUS = dataclasses.replace(
+    S1, name="s1-homogeneous",
+    title="Kim et al.: 3D CNN, homogeneous architecture (every block one shallow-temporal, deeper-spectral kernel)",
+    model_cfg={"temporal_depth": 2, "frame_depth": 3, "spectral_depth": 5},
+    sources=dict(S1.sources) | {
+        "model_cfg": '"shallow temporal and moderately deep spectral kernels of a homogeneous architecture are optimal"; '
+                     "the text we have is the abstract only, so the kernel table is ours: every block 2 segments x 3 "
+                     "frames x 5 bands, temporal 2 the shallowest depth that mixes neighbouring segments, spectral 5 "
+                     "deeper than the temporal and frame ones (frames 3, the usual 3x3 of a spectrogram CNN). The "
+                     "kernel study is a sweep over --model-cfg temporal_depth=... spectral_depth=...",
+    },
+)
+
+# S1's baseline, trained as S1 on the same log-mel and clips, so that the comparison is of the models alone.
+S1_CNN_LSTM = dataclasses.replace(
+    S1, name="s1-cnn-lstm", title="Kim et al.'s baseline: CNN-LSTM, 2D conv blocks over the log-mel then an LSTM",
+    model="cnn-lstm",
+    model_cfg={},
+    sources=dict(S1.sources) | {
+        "model": '"Compared to a hybrid of Convolutional Neural Network and Long-Short-Term-Memory (CNN-LSTM)"',
+        "model_cfg": _SILENT + "the text we have (the abstract) gives none of its layers: we choose the standard 2D "
+                     "CNN-LSTM as Zhao et al. (2019) published it, four conv blocks (64, 64, 128, 128; BN, ELU, "
+                     "max-pool) then an LSTM and its last state (core.models.cnn_lstm), the builder's defaults",
+        "features": "as s1: the 3D CNN's log-mel (stft-v3), so the two models see the same input",
+        "seconds": "as s1: the 3D CNN's 3 s clips",
+    },
 )
 
 # ----------------------------------------------------------------------------- S2: Mountzouris et al., MFCCs
@@ -236,6 +286,33 @@ S2_SDNN = _preset(
     ),
 )
 
+S2_DBN = _preset(
+    "s2-dbn", "S2", "Mountzouris et al.: DBN, three RBMs of 128 pre-trained with CD-1, then fine-tuned",
+    model=("dbn", '"We created a DBN with three hidden layers ... with a size of 128 nodes each, which receives as input '
+                  'the time average of the 40 MFCCs"'),
+    model_cfg=({"hidden": (128, 128, 128), "activation": "relu", "dropout": 0.2, "pretrain_epochs": 50,
+                "pretrain_lr": 0.005, "input_norm": True},
+               '"three hidden layers ... 128 nodes each", "as well as the ReLU activation function" (RBMs of noisy '
+               'rectified units, first one Gaussian: see core.models.dbn), "Dropout ... (which in our case is 20%)", '
+               '"50 for the number of epochs of the RBM hidden layers", "0.005 for the learning rate of the RBM '
+               'hidden layers"; CD-1: paper silent, we choose the package\'s default contrastive_divergence_iter=1'
+               + _NORM),
+    **_S2_TRAINING | dict(
+        optimiser=("adam", '"For training purposes, we used the Adam optimizer" (section 3.7); the DBN package '
+                           "fine-tunes with plain SGD (\"the neural network's stochastic gradient descent\"), but "
+                           "our trainer runs Adam"),
+        lr=(0.05, '"0.05 for the learning rate of the neural network output", "The BDN model utilized a learning '
+                  'rate of 0.05"'),
+        lr_schedule=("step", '"a learning rate of 0.05": constant (no decay is stated for the DBN)'),
+        lr_end=None,
+        batch_size=(32, '"32 for the batch size" (section 3.1; pre-training uses the same batches, as the package '
+                        "does; section 3.7's \"all the models, except DBN, is 32\" names no other size)"),
+        epochs=(1000, '"the value 1000 for the number of iterations for the backpropagation algorithm" (the '
+                      "package's n_iter_backprop: passes over the training set)"),
+        seconds=(None, "full clips, as the SDNN: the time average needs no fixed length"),
+    ),
+)
+
 S2_LSTM = _preset(
     "s2-lstm", "S2", "Mountzouris et al.: LSTM(100) -> LSTM(50) over the MFCC sequence",
     model=("lstm", '"we use an LSTM layer"'),
@@ -285,10 +362,12 @@ S3 = _preset(
     "s3", "S3", "Kim & Kwak: VGGish + YAMNet late fusion on 0.96 s log-mel patches",
     model=("fusion", '"a depth-combining method is used to combine the features extracted using the two models"'),
     model_cfg=({"patch_hop": 48}, '"divided according to the model input size, with an overlap of a certain size"; '
-                                  "paper silent on the overlap: we choose 48 frames (50 %), YAMNet's own patch hop"),
+                                  "paper silent on the overlap: we choose 48 frames (50 %), YAMNet's own patch hop; "
+                                  "every fused map globally pooled is our head (s3-paper: the paper's, VGGish's maps "
+                                  "not pooled)"),
     features=("vggish", "the paper's front end (48 kHz, window 1200, overlap 720, FFT 1200, periodic Hann, 64 mel "
-                        "bands: Tables 2-3) is not a feature preset yet; we use VGGish's 16 kHz one, which the "
-                        "public converted weights need"),
+                        "bands: Tables 2-3) is preset s3-48k, which s3-paper uses; here VGGish's 16 kHz one, which "
+                        "the public converted weights need"),
     loss=("cross-entropy", _SILENT + "we choose cross-entropy, the default loss of a softmax classifier"),
     focal_gamma=0.0,
     class_weighted=(False, _SILENT + "plain cross-entropy, no class weights"),
@@ -304,15 +383,37 @@ S3 = _preset(
     seconds=(3.0, "paper silent on the clip length: we choose 3 s (about three 0.96 s patches), our default"),
     segment_training=(True, '"Classification was performed on the sequence segmentation sections ... the average '
                             'value was used to define the class"'),
-    gds_threshold=(None, '"selected based on the set threshold": paper silent on T, and our selection groups by '
-                         "emotion rather than within each item as Algorithm 1 does: off until the paper's GDS "
-                         "exists (--gds-threshold sets ours)"),
+    gds_threshold=(-1.0, 'Algorithm 1: "Score_i = normalize(C_i)", "Score_ij > T, T = Threshold", within each data '
+                         "item, and \"test data in which the same data selection was applied\" (gds_scope 'item', "
+                         "the default). Paper silent on T and on the normalisation: its notation is MATLAB's "
+                         "(Dim=1, Tables 2-4), whose normalize() is a z-score, so we choose T = -1 (one standard "
+                         "deviation below the clip's mean score) because it drops 15.9 % of normally spread "
+                         "scores, close to the paper's 15 % (24,385 of 165,240 segments, Section 6.4)"),
     metrics=(("WA", "UA", "F1", "training time"), 'Table 5: "Accuracy Recall F1 Score Training Time" (recall: UA; '
-                                                   "F1 and training time are not computed yet)"),
+                                                   "serwb reproduce s3 reports all four)"),
+)
+
+# S3 as published: the paper's front end and head; every other value (and its source) is S3's. It does not fit the
+# public converted VGGish/YAMNet weights (16 kHz front end): train it from scratch.
+S3_PAPER = dataclasses.replace(
+    S3, name="s3-paper", title="Kim & Kwak as published: 48 kHz log-mel, VGGish maps unpooled in the fusion head",
+    model_cfg={"patch_hop": 48, "vggish_pool": "none"},
+    features="s3-48k",
+    sources=dict(S3.sources) | {
+        "model_cfg": 'VGGish: "A global pooling layer is not applied to preserve the spatial feature information in '
+                     'the time-frequency domain"; YAMNet: "Using a global pooling layer before the classification '
+                     'layer": vggish_pool "none" (VGGish maps flattened, YAMNet maps pooled); paper silent on the '
+                     "patch overlap: we choose 48 frames (50 %), YAMNet's own patch hop, and on the fully connected "
+                     "layer's size: we keep the builder's 256",
+        "features": 'Table 2: "Window Size 1200", "Overlapping Size 720", "Hann \'periodic\'", "One-way"; '
+                    'Table 3: "64 channels", "Sampling Rate 48,000", "Mel", "FFT Length 1200" (preset s3-48k; '
+                    "clips are resampled to 48 kHz)",
+    },
 )
 
 PRESETS: Mapping[str, Preset] = MappingProxyType(
-    {p.name: p for p in (S0, S1, S2_CNN, S2_CNN_ATN, S2_SDNN, S2_LSTM, S2_LSTM_ATN, S3)})
+    {p.name: p for p in (S0, S0_ORIGINAL_ECA, S1, S1_HOMOGENEOUS, S1_CNN_LSTM,
+                         S2_CNN, S2_CNN_ATN, S2_SDNN, S2_DBN, S2_LSTM, S2_LSTM_ATN, S3, S3_PAPER)})
 
 
 def available() -> list[str]:
@@ -330,7 +431,7 @@ def get(name: str) -> Preset:
 
 def listing() -> str:
     """One line per preset: name, paper, model and title (``serwb presets``)."""
-    return "\n".join(f"{p.name:<12} {p.paper}  {p.model:<9} {p.title}" for p in PRESETS.values())
+    return "\n".join(f"{p.name:<16} {p.paper}  {p.model:<9} {p.title}" for p in PRESETS.values())
 
 
 def describe(name: str) -> str:

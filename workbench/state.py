@@ -19,7 +19,7 @@ from typing import Iterable
 import streamlit as st
 import torch
 
-from core.audio import Clip, load_audio
+from core.audio import Clip, at_rate, load_audio
 from core.data.corpora import Manifest, Row, load_manifest
 from core.errors import CheckpointError, SerwbError
 from core.explain import Settings
@@ -201,7 +201,7 @@ def current_clip() -> Clip | None:
 @st.cache_data(show_spinner=False, max_entries=256)
 def spectrogram(sha256: str, preset: str, _clip: Clip) -> torch.Tensor:
     """Log-mel of a session clip, cached by the clip's hash and the preset name."""
-    return log_mel(_clip.wave, PRESETS[preset])
+    return log_mel(at_rate(_clip, PRESETS[preset].sample_rate).wave, PRESETS[preset])
 
 
 # ------------------------------------------------------------------------------ model

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from core import devices
-from core.audio import Clip, background_noise, fit_length, noise_floor
+from core.audio import Clip, at_rate, background_noise, fit_length, noise_floor
 from core.checkpoint import Card
 from core.errors import ConfigError
 from core.explain import methods as registry
@@ -197,6 +197,7 @@ def analyze(clip: Clip, model, card: Card | Mapping[str, Any], methods: Sequence
     for method in methods:
         registry.method_spec(method)  # unknown names fail here, before any work
     labels, cfg, seconds, model_hash, padding = card_fields(card)
+    clip = at_rate(clip, cfg.sample_rate)  # clips load at 16 kHz; S3's paper front end runs at 48 kHz
     target_device = devices.for_model(model, device)
     report = progress or (lambda step, fraction: None)
     timings: dict[str, float] = {}

@@ -14,7 +14,7 @@ from core.models.layers import ClassifierHead
 from core.models.registry import available, build, default_config, demo_config, num_parameters, register_model, spec
 from core.models.spec import ModelSpec
 from core.models.eca import ECA
-from core.models import cnn, cnn3d, fusion, sequence, vggish, yamnet  # noqa: F401,E402  (registration)
+from core.models import cnn, cnn3d, cnn_lstm, dbn, fusion, sequence, vggish, yamnet  # noqa: F401,E402  (registration)
 
 __all__ = [
     "ECA", "ClassifierHead", "ModelSpec", "PatchModel", "SerModel", "available", "build", "default_config",

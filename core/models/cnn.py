@@ -2,7 +2,9 @@
 
 Six blocks of 3x3 conv (bias, padding 1) + BatchNorm + ReLU + 2x2 average pooling; block 6 ends
 without pooling and the head global-average-pools it. Block ``i`` has ``16 * n * i`` channels.
-ECA (``core.models.eca``) sits at the end of the chosen blocks (paper: 5 and 6, k = 7). Head:
+ECA (``core.models.eca``) sits at the end of the chosen blocks (paper: 5 and 6, k = 7). ``eca_kernel="adaptive"``
+gives each block's ECA ECA-Net's own kernel size for its channel count (``eca_kernel_size``); with ECA after all
+six blocks that is S0's "original ECA" baseline (Table 6, preset ``s0-original-eca``). Head:
 Linear(C, C) + ReLU (+ dropout) + Linear(C, classes). He initialisation as in the paper.
 With n = 4, k = 7 and 4 classes the model has exactly 2,734,482 parameters (the paper's count).
 
@@ -18,7 +20,7 @@ import torch
 from torch import nn
 
 from core.errors import ConfigError
-from core.models.eca import ECA
+from core.models.eca import ECA, eca_kernel_size
 from core.models.base import SerModel, TimeLocalStem
 from core.models.checks import check_bool, check_float, check_int, check_ints
 from core.models.layers import ClassifierHead, he_init, pad_frames, upsample_2d
@@ -36,6 +38,7 @@ class CnnBlockDef:
 CNN_LAYER_DEFS: tuple[CnnBlockDef, ...] = tuple(CnnBlockDef(i, pool=i < 6) for i in range(1, 7))
 CNN_BASE_CHANNELS = 16
 CNN_MIN_SIZE = 2 ** sum(d.pool for d in CNN_LAYER_DEFS)  # 32: the pools need this many frames/bands
+ADAPTIVE = "adaptive"  # eca_kernel: ECA-Net's k from each block's channel count
 
 
 class ConvBlock(nn.Module):
@@ -77,7 +80,7 @@ CNN_ECA_SPEC = ModelSpec(
 class CnnEca(SerModel):
     bands = 64  # log-mel bands (the conv stack itself would take any number >= 32)
 
-    def __init__(self, num_classes: int, n: int = 4, eca_kernel: int = 7, eca_blocks: tuple[int, ...] = (),
+    def __init__(self, num_classes: int, n: int = 4, eca_kernel: int | str = 7, eca_blocks: tuple[int, ...] = (),
                  dropout: float = 0.0, cmn: bool = False):
         super().__init__()
         self.cmn = cmn  # per-clip mean of each band removed: a recording's fixed channel colour and level
@@ -85,7 +88,8 @@ class CnnEca(SerModel):
         blocks, in_ch = [], 1
         for i, d in enumerate(CNN_LAYER_DEFS, start=1):
             out_ch = CNN_BASE_CHANNELS * n * d.multiple
-            blocks.append(ConvBlock(in_ch, out_ch, d.pool, eca_kernel if i in self.eca_blocks else None))
+            k = eca_kernel_size(out_ch) if eca_kernel == ADAPTIVE else eca_kernel
+            blocks.append(ConvBlock(in_ch, out_ch, d.pool, k if i in self.eca_blocks else None))
             in_ch = out_ch
         self.blocks = nn.Sequential(*blocks)
         self.head = ClassifierHead(in_ch, num_classes, hidden=in_ch, dropout=dropout)
@@ -143,8 +147,16 @@ def _cnn(num_classes, n, eca_kernel, eca_blocks, dropout, cmn=False) -> CnnEca:
     bad = [b for b in blocks if b > len(CNN_LAYER_DEFS)]
     if bad:
         raise ConfigError(f"setting 'eca_blocks' names blocks {bad}; the CNN has blocks 1..{len(CNN_LAYER_DEFS)}.")
-    return CnnEca(num_classes, n=n, eca_kernel=check_int("eca_kernel", eca_kernel), eca_blocks=blocks, dropout=dropout,
+    return CnnEca(num_classes, n=n, eca_kernel=_eca_kernel(eca_kernel), eca_blocks=blocks, dropout=dropout,
                   cmn=check_bool("cmn", cmn))
+
+
+def _eca_kernel(value) -> int | str:
+    """One ECA kernel size for every block, or ``ADAPTIVE``."""
+    if value == ADAPTIVE or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        return value
+    raise ConfigError(f"setting 'eca_kernel' must be an integer >= 1 or \"{ADAPTIVE}\" (ECA-Net's k from each "
+                      f"block's channels), not {value!r}.")
 
 
 @register_model(
@@ -159,7 +171,9 @@ def cnn(num_classes: int, *, n: int = 4, dropout: float = 0.0, cmn: bool = False
     CNN_ECA_SPEC,
     demo={"n": 1},
 )
-def cnn_eca(num_classes: int, *, n: int = 4, eca_kernel: int = 7, eca_blocks: tuple[int, ...] = (5, 6),
+def cnn_eca(num_classes: int, *, n: int = 4, eca_kernel: int | str = 7, eca_blocks: tuple[int, ...] = (5, 6),
             dropout: float = 0.0, cmn: bool = False) -> CnnEca:
+    """``eca_kernel``: one k for every ECA, or "adaptive" (ECA-Net's rule per block); ``eca_blocks=(1, ..., 6)`` with
+    "adaptive" is S0's "original ECA" baseline."""
     check_ints("eca_blocks", eca_blocks)  # non-empty: without ECA it is the model "cnn"
     return _cnn(num_classes, n, eca_kernel, eca_blocks, dropout, cmn)

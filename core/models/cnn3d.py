@@ -10,18 +10,26 @@ kernels along L x F, each followed by BatchNorm, ReLU and (except the last) max-
 L x F only, so the segment axis keeps its resolution for the attribution map. Then GAP ->
 Linear + ReLU (the embedding, ``embed``; t-SNE reads it) -> Linear to classes.
 Kernel sizes and widths are ours (the paper reports the idea, not a table we can reproduce).
+
+The kernel depths are settings, one per axis of the volume: ``temporal_depth`` (across segments T),
+``frame_depth`` (along a segment's frames L) and ``spectral_depth`` (along bands F), each one value per block
+or a single value for every block. A single value everywhere is S1's "homogeneous architecture" (every block
+the same kernel, as C3D's study of kernel depths; preset ``s1-homogeneous``); the defaults are our
+heterogeneous table ``CNN3D_LAYER_DEFS``, so models and cards saved before these settings rebuild unchanged.
+The paper's kernel study (temporal x spectral depth) is a sweep over ``temporal_depth`` and ``spectral_depth``.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from core.models.base import SerModel
+from core.errors import ConfigError
 from core.models.checks import check_float, check_int
 from core.models.layers import ClassifierHead, pad_frames
 from core.models.registry import register_model
@@ -40,6 +48,7 @@ CNN3D_LAYER_DEFS: tuple[Cnn3dBlockDef, ...] = (
     Cnn3dBlockDef(2, (2, 3, 3), (1, 2, 2)),
     Cnn3dBlockDef(4, (2, 3, 3), None),
 )
+DEPTH_SETTINGS = ("temporal_depth", "frame_depth", "spectral_depth")  # kernel axes T, L, F
 # L and F shrink by this factor before the last block; each must stay >= 1.
 _REDUCTION = tuple(math.prod(d.pool[i] for d in CNN3D_LAYER_DEFS if d.pool) for i in range(3))
 
@@ -71,11 +80,11 @@ class Cnn3d(SerModel):
     bands = 64
 
     def __init__(self, num_classes: int, segments: int, segment_frames: int, width: int, embed_dim: int,
-                 dropout: float):
+                 dropout: float, layer_defs: tuple[Cnn3dBlockDef, ...] = CNN3D_LAYER_DEFS):
         super().__init__()
         self.segments, self.segment_frames = segments, segment_frames
         blocks, in_ch = [], 1
-        for d in CNN3D_LAYER_DEFS:
+        for d in layer_defs:
             blocks.append(Conv3dBlock(in_ch, width * d.multiple, d))
             in_ch = width * d.multiple
         self.blocks = nn.Sequential(*blocks)
@@ -128,12 +137,36 @@ class Cnn3d(SerModel):
         return self.volume_to_grid(cam, n_frames)
 
 
+def _depths(name: str, value) -> tuple[int, ...]:
+    """One kernel depth per block: a single integer for every block (homogeneous), or a list of one per block."""
+    n = len(CNN3D_LAYER_DEFS)
+    values = tuple(value) if isinstance(value, (list, tuple)) else (value,) * n
+    if len(values) != n:
+        raise ConfigError(f"setting '{name}' must be one integer for every block or a list of {n} (one per block), "
+                          f"not {value!r}.")
+    return tuple(check_int(f"{name}[{i}]", v) for i, v in enumerate(values))
+
+
+def layer_defs(temporal_depth, frame_depth, spectral_depth) -> tuple[Cnn3dBlockDef, ...]:
+    """``CNN3D_LAYER_DEFS`` with the kernels ``(T, L, F)`` the depth settings give (checked)."""
+    per_axis = [_depths(name, value) for name, value in zip(DEPTH_SETTINGS, (temporal_depth, frame_depth,
+                                                                            spectral_depth))]
+    return tuple(replace(d, kernel=kernel) for d, kernel in zip(CNN3D_LAYER_DEFS, zip(*per_axis)))
+
+
+_DEFAULT_DEPTHS = tuple(tuple(d.kernel[axis] for d in CNN3D_LAYER_DEFS) for axis in range(3))  # (1,2,2), (5,3,3), ...
+
+
 @register_model(
     CNN3D_SPEC,
     demo={"width": 8, "embed_dim": 32},
 )
 def cnn3d(num_classes: int, *, segments: int = 10, segment_frames: int = 30, width: int = 32, embed_dim: int = 128,
-          dropout: float = 0.0) -> Cnn3d:
+          dropout: float = 0.0, temporal_depth: int | tuple[int, ...] = _DEFAULT_DEPTHS[0],
+          frame_depth: int | tuple[int, ...] = _DEFAULT_DEPTHS[1],
+          spectral_depth: int | tuple[int, ...] = _DEFAULT_DEPTHS[2]) -> Cnn3d:
+    """``temporal_depth`` / ``frame_depth`` / ``spectral_depth``: the kernels' extent across segments, frames and
+    bands, one per block or one for all (S1's homogeneous architecture); the defaults are ``CNN3D_LAYER_DEFS``."""
     return Cnn3d(
         num_classes,
         segments=check_int("segments", segments),
@@ -141,4 +174,5 @@ def cnn3d(num_classes: int, *, segments: int = 10, segment_frames: int = 30, wid
         width=check_int("width", width),
         embed_dim=check_int("embed_dim", embed_dim),
         dropout=check_float("dropout", dropout, 0.0, 1.0),
+        layer_defs=layer_defs(temporal_depth, frame_depth, spectral_depth),
     )

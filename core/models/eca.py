@@ -7,14 +7,27 @@ BatchNorm inside, so the module holds exactly ``k`` weights.
 The sigmoid is the submodule ``gate``: a forward hook on ``<eca>.gate`` receives the channel
 weights ``(B, C, 1, 1)`` (``(B, C, 1)`` for 1D maps, ``(B, C, 1, 1, 1)`` for 3D) of each call,
 which is how ``core.explain`` reads them without the module keeping any state.
+
+``eca_kernel_size(C)`` is ECA-Net's adaptive kernel size, what S0's "original ECA" baseline uses.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
 
 from core.models.checks import check_int
+
+
+def eca_kernel_size(channels: int, gamma: int = 2, b: int = 1) -> int:
+    """ECA-Net's kernel size for ``channels`` channels: ``k = |log2(C) / gamma + b / gamma|_odd``, the odd number
+    nearest to ``t`` (ties up), written as ECA-Net's code does it: ``int(t)``, plus one when even. ECA-Net (Wang et
+    al., CVPR 2020) uses ``gamma = 2``, ``b = 1``: 8-127 channels -> 3, 128-2047 -> 5, 2048 -> 7."""
+    check_int("channels", channels)
+    t = int(abs((math.log2(channels) + b) / gamma))
+    return t if t % 2 else t + 1
 
 
 class ECA(nn.Module):

@@ -8,9 +8,23 @@ map of the same spatial size (sizes at width 1, rows = frames, columns = bands):
     2      pool3 12x8x256     layer6 12x8x256   12x8x512
     3      pool4 6x4x512      layer12 6x4x512   6x4x1024
 
-Each fused map is globally average-pooled, the three vectors are concatenated (1792-d at width 1)
-and a head Linear -> ReLU -> Dropout -> Linear gives the patch logits; the clip's logits are the
-mean over its patches.
+The paper names the VGGish maps ("each pooling layer, except for the first pooling layer", with their
+sizes) but not YAMNet's: the YAMNet layers 4/6/12 are *our inference*, the layers whose outputs have the
+same size and channels (layer 12 is the last of layers 7-12, which all give 6x4x512), not the paper's text.
+
+The head, by ``vggish_pool``:
+
+* ``"global"`` (the default, ours; the shipped demo checkpoint has it): each fused map is globally
+  average-pooled, the three vectors are concatenated (1792-d at width 1).
+* ``"none"`` (the paper's: for VGGish "a global pooling layer is not applied to preserve the spatial
+  feature information in the time-frequency domain", while YAMNet uses "a global pooling layer before the
+  classification layer"): per level, the VGGish map flattened (channels, rows, columns) and the YAMNet map
+  globally pooled, all concatenated (49152 + 128 + 24576 + 256 + 12288 + 512 = 86912-d at width 1).
+  Concatenating YAMNet's pooled vector broadcast over the VGGish positions along channels (the paper's
+  "depth-combining") would feed the first Linear the same function class, so the vectors are joined directly.
+
+Either vector goes through a head Linear -> ReLU -> Dropout -> Linear to the patch logits; the clip's
+logits are the mean over its patches.
 
 One front end feeds both branches: the "vggish" preset. YAMNet's own front end
 (``core.features.PRESETS["yamnet"]``) differs only in the log offset (0.001 vs 0.01) and the patch
@@ -26,14 +40,14 @@ models' ``input_norm``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
 
 from core.features import PRESETS
 from core.models.base import PatchModel, PatchParts
-from core.models.checks import check_bool, check_float, check_int
+from core.models.checks import check_bool, check_choice, check_float, check_int
 from core.models.layers import ClassifierHead
 from core.models.registry import register_model
 from core.models.spec import ModelSpec
@@ -43,6 +57,7 @@ from core.models.yamnet import YAMNetTrunk
 VGGISH_PARAMS = PRESETS["vggish"]
 YAMNET_PARAMS = PRESETS["yamnet"]
 BRANCHES = ("vggish", "yamnet")
+VGGISH_POOLS = ("global", "none")  # the head's VGGish part: pooled (ours), or flattened (the paper's)
 
 
 @dataclass(frozen=True)
@@ -52,7 +67,7 @@ class FusionLevel:
     label: str
 
 
-# S3 Section 3 / Fig. 3: pool2+layer4, pool3+layer6, pool4+layer12.
+# S3 Section 4.1: VGGish "each pooling layer, except for the first" (pool2/3/4); YAMNet 4/6/12: ours (see above).
 FUSION_LEVELS: tuple[FusionLevel, ...] = (
     FusionLevel(VGGISH_POOL_TAPS["pool2"], 4, "pool2+layer4"),
     FusionLevel(VGGISH_POOL_TAPS["pool3"], 6, "pool3+layer6"),
@@ -63,6 +78,13 @@ FUSION_LEVELS: tuple[FusionLevel, ...] = (
 def _channels_at(features: nn.Sequential, index: int) -> int:
     """Channels of ``features[index]``'s output: those of the last conv up to it."""
     return [m for m in features[: index + 1] if isinstance(m, nn.Conv2d)][-1].out_channels
+
+
+def _positions_at(features: nn.Sequential, index: int, frames: int, bands: int) -> int:
+    """Rows x columns of ``features[index]``'s output for a ``frames x bands`` patch: each 2x2 max pool up to it
+    halves both (the 3x3 convs keep the size)."""
+    n_pools = sum(isinstance(m, nn.MaxPool2d) for m in features[: index + 1])
+    return (frames >> n_pools) * (bands >> n_pools)
 
 
 # Grad-CAM layers: the deepest *fused* maps, VGGish pool4 (features.15) and YAMNet layer 12, both 6 x 4 per patch,
@@ -81,9 +103,10 @@ class FusionModel(PatchModel):
     default_spec = FUSION_SPEC
 
     def __init__(self, num_classes: int, width: float, hidden: int, dropout: float, patch_hop: int,
-                 input_norm: bool = False):
+                 input_norm: bool = False, vggish_pool: str = "global"):
         super().__init__()
         self.patch_hop = patch_hop
+        self.vggish_pool = check_choice("vggish_pool", vggish_pool, VGGISH_POOLS)
         self.input_norm = nn.BatchNorm1d(self.bands) if input_norm else nn.Identity()
         self.vggish_branch = VGGishTrunk(width, embeddings=False)
         self.yamnet_branch = YAMNetTrunk(width, n_layers=max(lv.yamnet_layer for lv in FUSION_LEVELS))
@@ -92,7 +115,13 @@ class FusionModel(PatchModel):
              getattr(self.yamnet_branch, f"layer{lv.yamnet_layer}").pointwise_conv.conv.out_channels)
             for lv in FUSION_LEVELS
         )
-        self.pooled_dim = sum(a + b for a, b in self.level_channels)
+        # (VGGish, YAMNet) lengths per level in the head's input vector: channels, or channels x positions
+        self.level_sizes = tuple(
+            (cv if self.vggish_pool == "global"
+             else cv * _positions_at(self.vggish_branch.features, lv.vggish_index, self.patch_frames, self.bands), cy)
+            for lv, (cv, cy) in zip(FUSION_LEVELS, self.level_channels)
+        )
+        self.pooled_dim = sum(a + b for a, b in self.level_sizes)  # the head's input length
         self.head = ClassifierHead(self.pooled_dim, num_classes, hidden=hidden, dropout=dropout)
         self.num_features = self.head.num_features
 
@@ -105,8 +134,15 @@ class FusionModel(PatchModel):
         return {"vggish": tuple(self.vggish_branch.taps(patches, [lv.vggish_index for lv in FUSION_LEVELS])),
                 "yamnet": tuple(self.yamnet_branch.taps(patches, tuple(lv.yamnet_layer for lv in FUSION_LEVELS)))}
 
+    def adapt_spec(self, spec: ModelSpec) -> ModelSpec:
+        if self.vggish_pool == "global":
+            return spec
+        return replace(spec, description=spec.description.replace(
+            "fused per level, pooled", "fused per level, VGGish's flattened (no global pooling, as the paper) and "
+            "YAMNet's pooled"))
+
     def patch_parts(self) -> PatchParts:
-        """Each patch's pooled vector is all the head needs, so the incremental path carries only that."""
+        """Each patch's head input vector is all the head needs, so the incremental path carries only that."""
         return PatchParts(cut=self.patch_input, trunk=lambda cut: self.pooled(self.patch_trunk(cut)),
                           head=lambda pooled, p: self._head(self._unflatten(pooled, p), pre_logits=False))
 
@@ -115,8 +151,14 @@ class FusionModel(PatchModel):
         return [torch.cat([a, b], dim=-3) for a, b in zip(features["vggish"], features["yamnet"])]
 
     def pooled(self, features: dict[str, tuple[torch.Tensor, ...]]) -> torch.Tensor:
-        """GAP of each fused map, concatenated: ``(B, P, pooled_dim)`` (``(B * P, pooled_dim)`` for flat maps)."""
-        return torch.cat([m.mean(dim=(-2, -1)) for m in self.fused_maps(features)], dim=-1)
+        """The head's input ``(B, P, pooled_dim)`` (``(B * P, pooled_dim)`` for flat maps): the GAP of each fused
+        map, concatenated; with ``vggish_pool="none"`` per level the flattened VGGish map and the YAMNet GAP."""
+        if self.vggish_pool == "global":
+            return torch.cat([m.mean(dim=(-2, -1)) for m in self.fused_maps(features)], dim=-1)
+        parts = []
+        for v, y in zip(features["vggish"], features["yamnet"]):
+            parts += [v.flatten(-3), y.mean(dim=(-2, -1))]
+        return torch.cat(parts, dim=-1)
 
     def _head(self, pooled: torch.Tensor, pre_logits: bool) -> torch.Tensor:
         b, p = pooled.shape[:2]
@@ -127,17 +169,17 @@ class FusionModel(PatchModel):
         return self._head(self.pooled(features), pre_logits)
 
     def branch_mask(self, branch: str) -> torch.Tensor:
-        """1 where the pooled vector holds ``branch``'s channels, 0 elsewhere (``(pooled_dim,)``)."""
+        """1 where the head's input vector holds ``branch``'s features, 0 elsewhere (``(pooled_dim,)``)."""
         if branch not in BRANCHES:
             raise ValueError(f"branch must be one of {BRANCHES}, not {branch!r}")
         parts = []
-        for cv, cy in self.level_channels:
+        for cv, cy in self.level_sizes:
             parts += [torch.full((cv,), float(branch == "vggish")), torch.full((cy,), float(branch == "yamnet"))]
         return torch.cat(parts)
 
     def branch_logits(self, x: torch.Tensor, branch: str) -> torch.Tensor:
-        """Logits from one branch alone: the shared head applied with the other branch's pooled
-        features set to zero. An ablation of the trained fusion model (cheap, one forward), not a
+        """Logits from one branch alone: the shared head applied with the other branch's part of its
+        input set to zero. An ablation of the trained fusion model (cheap, one forward), not a
         separately trained single-branch classifier."""
         mask = self.branch_mask(branch).to(device=x.device, dtype=x.dtype)
         return self._head(self.pooled(self.forward_features(x)) * mask, pre_logits=False)
@@ -148,7 +190,8 @@ class FusionModel(PatchModel):
     demo={"width": 0.25, "hidden": 64},
 )
 def fusion(num_classes: int, *, width: float = 1.0, hidden: int = 256, dropout: float = 0.3,
-           patch_hop: int = VGGISH_PARAMS.patch_hop_frames, input_norm: bool = False) -> FusionModel:
+           patch_hop: int = VGGISH_PARAMS.patch_hop_frames, input_norm: bool = False,
+           vggish_pool: str = "global") -> FusionModel:
     return FusionModel(
         num_classes,
         width=check_float("width", width, 0.0, 4.0, low_open=True),
@@ -156,4 +199,5 @@ def fusion(num_classes: int, *, width: float = 1.0, hidden: int = 256, dropout: 
         dropout=check_float("dropout", dropout, 0.0, 1.0),
         patch_hop=check_int("patch_hop", patch_hop),
         input_norm=check_bool("input_norm", input_norm),
+        vggish_pool=vggish_pool,  # checked by FusionModel
     )

@@ -31,7 +31,11 @@ Protocols (S0, S3):
   the model's forward averages its logits over patches (clip prediction = mean over segments).
   ``segment_training=None`` turns it on for models whose spec says ``input_kind == "patch"``.
 * **Gaussian data selection** (S3): ``gds_threshold=t`` drops training segments whose GDS score
-  (``core.data.selection``, within each emotion) is not above ``t``; the count is reported.
+  (``core.data.selection``) is not above ``t``. ``gds_scope="item"`` (the paper's Algorithm 1) scores each clip's
+  segments among themselves (z-scores, a clip keeps at least one) and selects the test clips the same way: a
+  checkpoint that records it has ``evaluate`` predict each clip as the mean of its kept segments' logits
+  (``predict_selected``); ``"emotion"`` (ours) scores within each emotion label, training only. The report gives
+  the totals and, per clip, the segments kept.
 * **Pretrained trunks** (S3): ``pretrained=(("vggish", path), ("yamnet", path))`` loads the public
   weights (safetensors, ``core.models.pretrained``) right after the model is built, before the
   optimiser exists; the card's training info records the files (path, SHA-256, tensors loaded and
@@ -49,6 +53,7 @@ Models know nothing of this module (Lightning's and SpeechBrain's split): the lo
 
 from __future__ import annotations
 
+import math
 import shutil
 import sys
 from dataclasses import dataclass, field, fields
@@ -69,6 +74,7 @@ from core.features import FeatureConfig, frontend, n_patches, num_frames, patche
 from core.jsonsafe import plain
 from core.training import distributed, metrics
 from core.training.augment import Augmentation
+from core.training.pretrain import pretrain_stage
 from core.training.losses import class_weights, focal_loss
 
 CHECKPOINTS = "checkpoints"
@@ -113,6 +119,7 @@ class TrainConfig:
     padding: str = "zeros"
     segment_training: bool | None = None  # None: on for patch models (S3)
     gds_threshold: float | None = None  # S3 Gaussian data selection of training segments
+    gds_scope: str = "item"  # "item": within each clip, also on test clips (S3's Algorithm 1); "emotion": ours
     workers: int = 0  # decoding processes
     # training-time augmentation (core.training.augment; 0 = off)
     speed: float = 0.0  # speed perturbation factors in [1 - speed, 1 + speed] on a 0.05 grid (Ko et al. 2015: 0.1)
@@ -150,8 +157,12 @@ class TrainConfig:
              f"seconds={self.seconds}: use a positive clip length in seconds (or None: the longest clip)."),
             (self.padding in PADDINGS, f"padding={self.padding!r}: use one of {', '.join(PADDINGS)}."),
             (self.amp in ("auto", "off", "bf16", "fp16"), f"amp={self.amp!r}: use 'auto', 'off', 'bf16' or 'fp16'."),
-            (self.gds_threshold is None or 0 <= self.gds_threshold < 1,
-             f"gds_threshold={self.gds_threshold}: use a score in [0, 1), e.g. 0.2, or None to keep every segment."),
+            (self.gds_scope in ("item", "emotion"),
+             f"gds_scope={self.gds_scope!r}: use 'item' (within each clip, S3's Algorithm 1) or 'emotion'."),
+            (self.gds_threshold is None or (math.isfinite(self.gds_threshold) if self.gds_scope == "item"
+                                            else 0 <= self.gds_threshold < 1),
+             f"gds_threshold={self.gds_threshold}: use a z-score (gds_scope 'item', e.g. -1) or a score in [0, 1) "
+             "(gds_scope 'emotion', e.g. 0.2), or None to keep every segment."),
             (isinstance(self.workers, int) and self.workers >= 0, f"workers={self.workers!r}: use a whole number >= 0."),
             (isinstance(self.patience, int) and self.patience >= 0,
              f"patience={self.patience!r}: use a whole number of epochs >= 0 (0 turns early stopping off)."),
@@ -335,19 +346,28 @@ class _Batcher:
 
 
 def _segment_selection(batcher: _Batcher, targets: torch.Tensor, n_clips: int, per_clip: int, threshold: float,
-                       batch_size: int) -> tuple[torch.Tensor, dict]:
-    """GDS over every training segment under the test features; returns the kept (clip, patch) pairs."""
-    from core.data.selection import gaussian_stats, select
+                       batch_size: int, scope: str = "emotion") -> tuple[torch.Tensor, dict]:
+    """GDS over every training segment under the test features; returns the kept (clip, patch) pairs and the report
+    (totals and, per clip in manifest order, the segments kept)."""
+    from core.data.selection import gaussian_stats, item_scores, per_file, select, select_items
 
     items = torch.stack(torch.meshgrid(torch.arange(n_clips), torch.zeros(1, dtype=torch.long),
                                        torch.arange(per_clip), indexing="ij"), dim=-1).reshape(-1, 3)
+    if scope == "item":  # Algorithm 1 within each clip: whole clips per batch
+        step, scores = max(1, batch_size // per_clip) * per_clip, []
+        for start in range(0, len(items), step):
+            segments = batcher(items[start:start + step])
+            scores.append(item_scores(segments.reshape(-1, per_clip, *segments.shape[1:])))
+        chosen = select_items(torch.cat(scores), threshold)
+        return items[chosen.keep.flatten()][:, [0, 2]], chosen.report()
     mus, sigmas = [], []
     for start in range(0, len(items), batch_size):
         mu, sigma = gaussian_stats(batcher(items[start:start + batch_size]))
         mus.append(mu.cpu())
         sigmas.append(sigma.cpu())
     selection = select(torch.cat(mus), torch.cat(sigmas), threshold, groups=targets[items[:, 0]])
-    return items[selection.keep][:, [0, 2]], selection.report()
+    kept = torch.bincount(items[selection.keep][:, 0], minlength=n_clips).tolist()
+    return items[selection.keep][:, [0, 2]], selection.report() | {"per_file": per_file(None, kept, [per_clip] * n_clips)}
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -401,6 +421,55 @@ def predict(model: torch.nn.Module, waves: torch.Tensor, features: FeatureConfig
     return torch.cat(out) if out else torch.empty(0, 0)
 
 
+def gds_at_test_time(card: checkpoint.Card | None) -> dict | None:
+    """``{"threshold", "segment"}`` when ``card``'s model was trained with S3's per-clip GDS (``gds_scope`` "item"),
+    which test clips get too; else None (no GDS, or the per-emotion one: test clips have no label to group by;
+    cards from before ``gds_scope`` existed used that one)."""
+    t = (card.training or {}) if card is not None else {}
+    if t.get("gds_threshold") is None or t.get("gds_scope", "emotion") != "item" or not t.get("segment_frames"):
+        return None
+    return {"threshold": float(t["gds_threshold"]), "segment": tuple(int(v) for v in t["segment_frames"])}
+
+
+@torch.no_grad()
+def predict_selected(model: torch.nn.Module, waves: torch.Tensor, features: FeatureConfig, threshold: float, *,
+                     segment: tuple[int, int], device: str | torch.device = "auto", batch_size: int = 36):
+    """S3's test-time GDS: (logits ``(N, C)`` (CPU), ``core.data.selection.ItemSelection``), each clip's logits the
+    mean of the logits of the segments its per-clip selection keeps. Segments are cut as segment training cut them
+    (``segment`` = (frames, hop), the card's ``segment_frames``) and fed one by one, as training fed them."""
+    from core.data.selection import item_scores, select_items
+
+    target = devices.resolve(device)
+    front = frontend(features, target)
+    was_training = model.training
+    model.eval()
+    logits, scores = [], []
+    for start in range(0, len(waves), batch_size):
+        cut = patches(front(waves[start:start + batch_size].to(target)), *segment)  # (B, P, bands, frames)
+        clip_scores = item_scores(cut)
+        keep = select_items(clip_scores, threshold).keep.to(target)
+        per_segment = torch.cat([model(s).float() for s in cut.flatten(0, 1).split(batch_size)]).reshape(*keep.shape, -1)
+        weight = keep.to(per_segment.dtype)[..., None]
+        logits.append(((per_segment * weight).sum(1) / weight.sum(1)).cpu())
+        scores.append(clip_scores)
+    model.train(was_training)
+    if not logits:
+        return torch.empty(0, 0), select_items(torch.zeros(0, 0), threshold)
+    return torch.cat(logits), select_items(torch.cat(scores), threshold)
+
+
+def _clip_names(manifest: Manifest) -> list[str]:
+    """Each clip's path inside its corpus (the file name where it lies outside the root)."""
+    root = manifest.root if manifest.root.is_dir() else manifest.root.parent
+    names = []
+    for row in manifest.rows:
+        try:
+            names.append(row.path.relative_to(root).as_posix())
+        except ValueError:
+            names.append(row.path.name)
+    return names
+
+
 def evaluate(model: torch.nn.Module, manifest: Manifest, *, card: checkpoint.Card | None = None,
              labels: Sequence[str] | None = None, features: FeatureConfig | str | None = None,
              seconds: float | None = None, batch_size: int = 36, device: str | torch.device = "auto",
@@ -413,6 +482,8 @@ def evaluate(model: torch.nn.Module, manifest: Manifest, *, card: checkpoint.Car
     Clips whose label the model does not know are not scored: they are counted in
     ``unknown_labels`` ({label: clips}) and ``n_unknown``, and every metric is over the rest.
     ``chance_UA`` is the UA of a constant or uniformly random guess, ``1 / len(labels)``.
+    A ``card`` trained with S3's per-clip GDS (``gds_at_test_time``) has the test clips selected the same way:
+    each clip's prediction is the mean over its kept segments, and ``gds`` reports them (totals, ``per_file``).
     Raises ``CorpusError`` when no clip has a label the model knows.
     """
     if card is not None:
@@ -435,8 +506,15 @@ def evaluate(model: torch.nn.Module, manifest: Manifest, *, card: checkpoint.Car
     padding = card.padding if card is not None else "zeros"
     data = decode(scored, labels, seconds=seconds, sample_rate=features.sample_rate, workers=workers, progress=progress,
                   padding=padding)
-    logits = predict(model, data.waves, features, device=device, batch_size=batch_size)
+    gds = gds_at_test_time(card)  # S3: test clips selected as the training clips were
+    if gds is None:
+        logits = predict(model, data.waves, features, device=device, batch_size=batch_size)
+    else:
+        logits, chosen = predict_selected(model, data.waves, features, gds["threshold"], segment=gds["segment"],
+                                          device=device, batch_size=batch_size)
     result = metrics.summary(data.targets, logits.argmax(dim=1), labels)
+    if gds is not None:
+        result["gds"] = chosen.report(_clip_names(scored))
     result["features"] = features.name
     result["unknown_labels"] = unknown  # {label: clips}, left out of every metric above
     result["n_unknown"] = sum(unknown.values())
@@ -536,12 +614,17 @@ def _prepare(train_manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, *,
                   workers=cfg.workers, progress=show, desc="decode train", padding=cfg.padding)
     batcher, items, item_targets, selection = _training_items(cfg, data, train_feats, test_feat, device,
                                                               cut if segment else None)
+    if selection:  # each clip of the GDS report named by its file
+        selection |= {"per_file": [f | {"file": name} for f, name in zip(selection["per_file"], _clip_names(train_manifest))]}
     weight = class_weights(item_targets, len(labels)).to(device) if cfg.class_weighted else None
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = _scheduler(optimizer, cfg)
     autocast, scaler = autocast_for(cfg.amp, device)
 
     history, start_epoch, best = _restore(folder, state, model, optimizer, scheduler, scaler, device)
+    pretraining = pretrain_stage(model,  # models with .pretrain (S2's DBN): once, before the first epoch
+                                 batcher, items, batch_size=cfg.batch_size, seed=cfg.seed,
+                                 resumed_from=folder, progress=show)
     train_model = _wrap(model, ctx)
     val = None
     if val_manifest is not None and ctx.is_main:
@@ -555,6 +638,7 @@ def _prepare(train_manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, *,
                                      "items_per_epoch": len(items),
                                      "segment_frames": list(cut) if segment else None, "world_size": ctx.world_size}
         | ({"pretrained_weights": pretrained} if pretrained else {})
+        | ({"pretraining": pretraining} if pretraining else {})
         | ({"seconds_from": "the longest training clip (full sequences)"} if cfg.seconds is None else {}),
         "data": {"fingerprint": fingerprint, "corpus": train_manifest.corpus, "clips": len(data.targets),
                  "counts": dict(train_manifest.counts()), "speakers": train_manifest.speakers()},
@@ -625,7 +709,8 @@ def _training_items(cfg: TrainConfig, data: Decoded, train_feats: list[FeatureCo
         per_clip = n_patches(num_frames(data.waves.shape[1], test_feat), *cut)
         if cfg.gds_threshold is not None:
             gds_batcher = _Batcher(data.waves, [test_feat], device, cut)
-            pairs, selection = _segment_selection(gds_batcher, data.targets, n_clips, per_clip, cfg.gds_threshold, cfg.batch_size)
+            pairs, selection = _segment_selection(gds_batcher, data.targets, n_clips, per_clip, cfg.gds_threshold,
+                                                  cfg.batch_size, cfg.gds_scope)
         else:
             pairs = torch.stack(torch.meshgrid(torch.arange(n_clips), torch.arange(per_clip), indexing="ij"), -1).reshape(-1, 2)
     else:

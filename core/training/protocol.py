@@ -127,13 +127,16 @@ def train(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, *, folds: i
             f"loaded into {loaded['into']}, {loaded['ignored']} ignored (not in the model)")
     gds = result.card.extra.get("gds")
     if gds:
-        report["gds"] = gds
-        say(f"Gaussian data selection (threshold {gds['threshold']}): kept {gds['kept']} of "
+        report["gds"] = gds  # totals and per_file: each training clip's segments and how many were kept
+        say(f"Gaussian data selection (threshold {gds['threshold']}, {gds.get('scope', 'emotion')}): kept {gds['kept']} of "
             f"{gds['segments']} training segments, dropped {gds['dropped']}")
     if test is not None and len(test):
         held = evaluate(result.model, test, card=result.card, device=next(result.model.parameters()).device,
                         workers=cfg.workers)
         report["held_out"] = held
+        if held.get("gds"):  # S3: the held-out clips were selected as the training clips were (per_file: each clip)
+            say(f"Gaussian data selection on the held-out clips: kept {held['gds']['kept']} of "
+                f"{held['gds']['segments']} segments, dropped {held['gds']['dropped']}")
         say(f"held-out ({len(test)} clips): UA {held['UA']:.3f}, WA {held['WA']:.3f}, ACC {held['ACC']:.3f}")
     if ctx.is_main:
         card = dataclasses.replace(result.card, metrics=dict(result.card.metrics) | report)

@@ -220,3 +220,18 @@ def test_audio_added_to_a_cached_map_equals_the_one_call_analysis(clip):
     other = load_audio(to_wav_bytes(torch.zeros(16_000) + 0.1 * torch.randn(16_000), 16_000))
     with pytest.raises(ConfigError, match="not the analysed one"):
         add_audio(mapped, other, model, card, settings, device="cpu")
+
+
+def test_a_48k_model_hears_the_clip_resampled_to_its_own_rate(clip):
+    # S3's paper front end (s3-48k) on a 16 kHz clip: the features are those of the clip at 48 kHz, not of its
+    # samples read as if they were 48 kHz audio (a third of the duration, three times the pitch)
+    import torchaudio.functional as AF
+
+    from core.features import frontend
+
+    model, card = small("cnn")
+    card = replace(card, features=PRESETS["s3-48k"])
+    a = analyze(clip, model, card, methods=("gradcam",), settings=FAST, device="cpu")
+    expected = frontend(PRESETS["s3-48k"])(AF.resample(clip.wave, 16_000, 48_000))
+    assert a.spectrogram.shape == tuple(expected.shape)
+    np.testing.assert_allclose(a.spectrogram, expected.numpy(), rtol=1e-4, atol=1e-4)

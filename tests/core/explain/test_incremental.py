@@ -15,7 +15,8 @@ from core.models import available, build, demo_config
 
 CONV_MODELS = ("cnn", "cnn-atn", "cnn-eca", "cnn1d", "fusion", "vggish", "yamnet")  # incremental by stem or by patch
 PLAIN_ONLY = {"cnn3d": "its volume folds time into two axes", "lstm": "recurrent", "lstm-atn": "recurrent",
-              "sdnn": "dense layers over the sequence"}
+              "sdnn": "dense layers over the sequence", "dbn": "dense layers over the time average",
+              "cnn-lstm": "recurrent"}
 # Windows that do not tile the grid: the last ones are clipped, as captum clips them.
 SETTINGS = OcclusionSettings(window_ms=200, window_bands=30, stride_ms=130, stride_bands=23, baseline="mean",
                              perturbations_per_eval=5)

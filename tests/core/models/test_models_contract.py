@@ -38,8 +38,8 @@ def model(request):
 
 def test_the_registry_lists_the_four_systems():
     assert NAMES == sorted(NAMES)
-    assert set(NAMES) == {"cnn", "cnn-eca", "cnn3d", "sdnn", "lstm", "lstm-atn", "cnn-atn", "cnn1d", "vggish", "yamnet",
-                         "fusion"}
+    assert set(NAMES) == {"cnn", "cnn-eca", "cnn3d", "cnn-lstm", "dbn", "sdnn", "lstm", "lstm-atn", "cnn-atn", "cnn1d",
+                         "vggish", "yamnet", "fusion"}
     assert {models.spec(n).paper for n in NAMES} == {"S0", "S1", "S2", "S3"}
 
 
@@ -142,7 +142,7 @@ def test_spec_layers_resolve_and_eca_taps_have_a_sigmoid_gate(model):
 def test_cam_layers_can_be_hooked_forward_and_backward_and_mapped_to_the_grid(model):
     """What Grad-CAM does: activations and gradients of each cam layer, then back onto (bands, frames)."""
     if not model.spec.cam_layers:
-        assert model.model_name in {"sdnn", "lstm", "lstm-atn"}
+        assert model.model_name in {"sdnn", "dbn", "lstm", "lstm-atn"}
         return
     model.eval()
     frames = FRAMES[1]

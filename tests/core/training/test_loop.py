@@ -144,7 +144,7 @@ def test_runs_are_protected_and_cue_clips_refused(demo, demo_train, tmp_path):
 def test_train_config_checks_and_round_trips():
     cfg = config("cnn-eca", augment=["stft-v1"], model_cfg={"n": 1})
     assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
-    for bad in ({"epochs": 0}, {"lr": -1.0}, {"lr_decay": 1.5}, {"amp": "fp8"}, {"gds_threshold": 1.0}):
+    for bad in ({"epochs": 0}, {"lr": -1.0}, {"lr_decay": 1.5}, {"amp": "fp8"}, {"gds_threshold": 1.0, "gds_scope": "emotion"}):
         with pytest.raises(ConfigError):
             config(**bad)
     with pytest.raises(ConfigError, match="Unknown training settings"):

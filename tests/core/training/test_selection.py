@@ -38,7 +38,7 @@ def test_gds_drops_silence_and_noise_among_speech_and_reports_it(segments, metho
     chosen = selection.gaussian_data_selection(segments, 0.5, method=method)
     assert chosen.keep[:10].all() and not chosen.keep[10:].any()
     assert (chosen.total, chosen.kept, chosen.dropped) == (12, 10, 2)
-    assert chosen.report() == {"threshold": 0.5, "method": method, "normalise": "minmax",
+    assert chosen.report() == {"scope": "emotion", "threshold": 0.5, "method": method, "normalise": "minmax",
                                "segments": 12, "kept": 10, "dropped": 2}
     assert float(chosen.scores.min()) == 0.0 and float(chosen.scores.max()) == 1.0
 
