@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.serwb-installed
 LOCK   := requirements.lock
 
 .PHONY: app test bench lock doctor system-deps demo-corpus real-corpus real-cue demo-models real-models \
-	real-explanations explanations clean
+	real-explanations explanations reproduce reproductions clean
 
 app: $(STAMP)
 	$(PY) -m streamlit run workbench/app.py
@@ -117,6 +117,20 @@ real-explanations: $(STAMP)
 explanations: $(STAMP)
 	$(PY) -m core.cli evaluate-explanations assets/models/cnn-eca --corpus assets/demo --methods $(EXPLAIN_METHODS) \
 	  --out build/explanations
+
+# The papers' protocols on our corpora (serwb reproduce): tables beside the papers' in build/reproduce/PAPER-CORPUS
+# (results.md, results.json, plots/). Resumable: run again to continue. One paper on one corpus:
+#   make reproduce PAPER=s2 CORPUS=assets/polish [EPOCHS=N]   (EPOCHS: a budget for every run, said in the tables)
+# All four on both shipped corpora: make reproductions (S0's 45 runs x 6 trainings x 100 epochs want a GPU).
+PAPER  ?= s2
+CORPUS ?= assets/polish
+reproduce: $(STAMP)
+	$(PY) -m core.cli reproduce $(PAPER) --corpus $(CORPUS) --out build/reproduce/$(PAPER)-$(notdir $(CORPUS)) \
+	  $(if $(EPOCHS),--epochs $(EPOCHS)) --quiet
+
+reproductions: $(STAMP)
+	for corpus in assets/polish assets/demo; do for paper in s2 s3 s1 s0; do \
+	  $(MAKE) reproduce PAPER=$$paper CORPUS=$$corpus || exit 1; done; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache

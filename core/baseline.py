@@ -4,6 +4,12 @@ eGeMAPSv02 functionals (Eyben et al. 2016, IEEE Trans. Affective Computing 7(2):
 per clip) from openSMILE's Python package, standardised and classified with an RBF SVM
 (scikit-learn). ``evaluate_baseline`` scores it on the folds ``serwb train --folds K
 [--grouped]`` uses (``core.training.cv.folds``), so the two are compared fold for fold.
+
+``speaker_norm`` standardises each speaker's features by that speaker's own mean and standard deviation
+(speaker normalisation, e.g. Busso et al. 2011; Schuller et al. 2010), using no labels: a test speaker is
+normalised by the statistics of all of their clips, so the protocol needs several clips per unseen speaker and
+is named as such. It removes a voice's own pitch, loudness and timbre, which is what a speaker-independent
+model most often mistakes for emotion.
 """
 
 from __future__ import annotations
@@ -52,6 +58,19 @@ def egemaps_features(manifest: Manifest, progress: bool = True) -> np.ndarray:
     return out
 
 
+def speaker_normalised(features: np.ndarray, speakers) -> np.ndarray:
+    """``features`` with each speaker's rows standardised by that speaker's mean and standard deviation
+    (scikit-learn's ``StandardScaler`` fitted per speaker; a feature constant for one speaker becomes 0)."""
+    from sklearn.preprocessing import StandardScaler
+
+    speakers = np.asarray(speakers)
+    out = np.empty_like(features, dtype=np.float64)
+    for speaker in np.unique(speakers):
+        rows = speakers == speaker
+        out[rows] = StandardScaler().fit_transform(features[rows])
+    return out
+
+
 def make_classifier():
     """``StandardScaler`` + RBF ``SVC(C=1, gamma="scale", class_weight="balanced")``."""
     from sklearn.pipeline import make_pipeline
@@ -79,11 +98,12 @@ def _fold(features, y, train_idx, test_idx, labels, speakers) -> dict:
 
 
 def evaluate_baseline(manifest: Manifest, folds: int = 5, grouped: bool = True, seed: int = 0,
-                      progress: bool = True, features: np.ndarray | None = None) -> dict:
+                      progress: bool = True, features: np.ndarray | None = None, speaker_norm: bool = False) -> dict:
     """Per-fold WA/UA/ACC of the eGeMAPS + SVM baseline on the folds of ``core.training.cv.folds``.
 
     ``features`` (``(N, 88)``, from ``egemaps_features``) skips the extraction. Each fold also
-    carries ``test_indices`` (rows of ``manifest``) and ``predictions`` (label names).
+    carries ``test_indices`` (rows of ``manifest``) and ``predictions`` (label names). ``speaker_norm``:
+    each speaker's features standardised by that speaker's own statistics first (``speaker_normalised``).
     """
     from core.training import cv, metrics
 
@@ -94,9 +114,14 @@ def evaluate_baseline(manifest: Manifest, folds: int = 5, grouped: bool = True, 
     labels = manifest.labels()
     y = np.array([labels.index(r.label) for r in manifest.rows], dtype=np.int64)
     speakers = np.array([r.speaker for r in manifest.rows])
+    if speaker_norm:
+        features = speaker_normalised(features, speakers)
     results = [_fold(features, y, tr, te, labels, speakers) | {"fold": i}
                for i, (tr, te) in enumerate(splits, start=1)]
     mean, std = metrics.mean_std(results)
-    return {"baseline": DESCRIPTION, "protocol": cv.protocol_name(grouped, [r["test_speakers"] for r in results]),
+    protocol = cv.protocol_name(grouped, [r["test_speakers"] for r in results])
+    if speaker_norm:
+        protocol += ", features standardised per speaker (each speaker by all of their own clips, labels unused)"
+    return {"baseline": DESCRIPTION, "protocol": protocol, "speaker_norm": speaker_norm,
             "k": folds, "grouped": grouped, "seed": seed, "labels": labels, "chance_UA": 1.0 / len(labels),
             "folds": results, "mean": mean, "std": std}

@@ -45,7 +45,7 @@ def _model_cfg(pairs: list[str]) -> dict:
 
 # train flags (argparse dests) that are TrainConfig fields of the same name and value
 _TRAIN_FLAGS = ("model", "features", "epochs", "batch_size", "lr", "lr_decay", "lr_schedule", "lr_end", "weight_decay",
-                "focal_gamma", "padding", "gds_threshold", "workers", "seed", "device", "amp", "patience", "speed",
+                "focal_gamma", "padding", "gds_threshold", "gds_scope", "workers", "seed", "device", "amp", "patience", "speed",
                 "reverb", "noise_snr", "gain_db", "vtlp", "freq_mask", "time_mask", "masks")
 _PROTOCOL_FLAGS = ("folds", "grouped", "holdout", "test_size")
 
@@ -126,6 +126,24 @@ def _presets(args: argparse.Namespace) -> None:
     print(presets.describe(args.name) if args.name else presets.listing())
 
 
+def _reproduce(args: argparse.Namespace) -> None:
+    """``serwb reproduce PAPER --corpus ROOT``: the paper's runs, then results.md / results.json / plots in --out."""
+    from core.data.corpora import load_manifest
+    from core.reproduce import reproduce
+    from core.training import distributed
+
+    if args.epochs is not None and args.epochs < 1:
+        raise ConfigError(f"--epochs {args.epochs}: train each run for at least one epoch.")
+    out = Path(args.out or f"build/reproduce/{args.paper}" + ("-quick" if args.quick else ""))
+    try:
+        done = reproduce(args.paper, load_manifest(Path(args.corpus)), out, quick=args.quick, epochs=args.epochs,
+                         only=tuple(args.only), progress=not args.quiet, log=print)
+    finally:
+        distributed.shutdown()
+    print(done["markdown"])
+    print(f"wrote {out / 'results.md'}, {out / 'results.json'} and {len(done['plots'])} plots in {out / 'plots'}")
+
+
 def _evaluate(args: argparse.Namespace) -> None:
     """Metrics of a checkpoint on a corpus: metrics.json and a confusion-matrix PNG."""
     from core import checkpoint
@@ -181,7 +199,8 @@ def _baseline_egemaps(args: argparse.Namespace) -> None:
     cue = len(manifest) - len(kept)  # planted-cue clips are for explanation checks, never for training
     manifest = manifest.take(kept)
     start = time.perf_counter()
-    result = evaluate_baseline(manifest, args.folds, args.grouped, args.seed, progress=not args.quiet)
+    result = evaluate_baseline(manifest, args.folds, args.grouped, args.seed, progress=not args.quiet,
+                               speaker_norm=args.speaker_norm)
     result |= {"corpus": str(corpus.resolve()), "clips": len(manifest), "cue_clips_dropped": cue,
                "seconds": round(time.perf_counter() - start, 2)}
     for fold in result["folds"]:
@@ -488,7 +507,12 @@ def build_parser() -> argparse.ArgumentParser:
                        "each training clip at a random offset (for corpora of short words)")
     train.add_argument("--segments", choices=["auto", "on", "off"], default=None,
                        help="segment training on 96-frame patches (auto, the default: for patch models)")
-    train.add_argument("--gds-threshold", type=float, default=None, help="Gaussian data selection threshold (S3)")
+    train.add_argument("--gds-threshold", type=float, default=None,
+                       help="Gaussian data selection (S3): keep segments scoring above this; a z-score within each "
+                       "clip (--gds-scope item, the paper's: e.g. -1) or a score in [0, 1) (emotion: e.g. 0.2)")
+    train.add_argument("--gds-scope", choices=["item", "emotion"], default=None,
+                       help="item (default): score each clip's segments against each other, on test clips too "
+                       "(S3's Algorithm 1); emotion: against every segment of the same emotion, training only")
     train.add_argument("--speed", type=float, default=None,
                        help="augmentation: speed perturbation 1 +- SPEED on a 0.05 grid, e.g. 0.1 (0: off)")
     train.add_argument("--reverb", type=float, default=None,
@@ -543,6 +567,8 @@ def build_parser() -> argparse.ArgumentParser:
     egemaps.add_argument("--folds", type=int, default=5)
     egemaps.add_argument("--grouped", action="store_true", help="speaker-independent folds (as serwb train --grouped)")
     egemaps.add_argument("--seed", type=int, default=0, help="fold shuffling (as serwb train --seed)")
+    egemaps.add_argument("--speaker-norm", action="store_true",
+                         help="standardise each speaker's features by that speaker's own clips (labels unused)")
     egemaps.add_argument("--out", default=None,
                          help="folder for metrics.json (default: ./evaluation/baseline-egemaps-CORPUS)")
     egemaps.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -584,6 +610,19 @@ def build_parser() -> argparse.ArgumentParser:
     trust.add_argument("--device", default="auto")
     trust.add_argument("--quiet", action="store_true")
     trust.set_defaults(run=_evaluate_explanations)
+
+    again = commands.add_parser("reproduce", help="a paper's protocol and sweeps on your corpus, beside the paper's "
+                                "numbers (Markdown + JSON tables, plots); resumable")
+    again.add_argument("paper", choices=["s0", "s1", "s2", "s3"], help="which paper (serwb presets lists their setups)")
+    again.add_argument("--corpus", required=True, help="corpus folder or manifest CSV")
+    again.add_argument("--out", default=None, help="output folder (default build/reproduce/PAPER); run again with the "
+                       "same folder to resume")
+    again.add_argument("--quick", action="store_true", help="smoke run: a few runs, one epoch, demo-sized models")
+    again.add_argument("--epochs", type=int, default=None, help="train every run this many epochs (a budget; the "
+                       "tables say so)")
+    again.add_argument("--only", nargs="*", default=[], metavar="RUN", help="only these runs (names as in the tables)")
+    again.add_argument("--quiet", action="store_true", help="no progress bars")
+    again.set_defaults(run=_reproduce)
 
     app = commands.add_parser("app", help="start the workbench in the browser")
     app.add_argument("--port", type=int, default=None)

@@ -148,3 +148,28 @@ def test_missing_opensmile_says_how_to_install(manifest, monkeypatch):
     monkeypatch.setitem(sys.modules, "opensmile", None)  # makes `import opensmile` raise ImportError
     with pytest.raises(ConfigError, match="pip install opensmile"):
         egemaps_features(manifest, progress=False)
+
+
+def test_speaker_normalisation_removes_each_voices_own_offset_and_scale(manifest, features, capsys, corpus):
+    from core.baseline import speaker_normalised
+
+    speakers = np.array([r.speaker for r in manifest.rows])
+    rng = np.random.default_rng(3)
+    # each speaker's voice as an affine change of every feature: far larger than the emotions' differences
+    scale = {s: rng.uniform(0.5, 2.0, features.shape[1]) for s in SPEAKERS}
+    shift = {s: rng.normal(0, 20, features.shape[1]) * features.std(0) for s in SPEAKERS}
+    voiced = np.stack([features[i] * scale[s] + shift[s] for i, s in enumerate(speakers)])
+    normalised = speaker_normalised(voiced, speakers)
+    for s in SPEAKERS:
+        block = normalised[speakers == s]
+        np.testing.assert_allclose(block.mean(0), 0, atol=1e-9)
+        np.testing.assert_allclose(block.std(0)[features[speakers == s].std(0) > 0], 1, atol=1e-9)
+    np.testing.assert_allclose(normalised, speaker_normalised(features, speakers), atol=1e-7)
+
+    plain = evaluate_baseline(manifest, folds=4, grouped=True, progress=False, features=voiced)
+    normed = evaluate_baseline(manifest, folds=4, grouped=True, progress=False, features=voiced, speaker_norm=True)
+    assert normed["mean"]["UA"] >= 0.9 > plain["mean"]["UA"] + 0.2, (normed["mean"], plain["mean"])
+    assert normed["speaker_norm"] is True and "standardised per speaker" in normed["protocol"]
+    assert main(["baseline", "egemaps", "--corpus", str(corpus), "--folds", "4", "--grouped", "--speaker-norm",
+                 "--quiet", "--out", str(corpus / "out-norm")]) == 0
+    assert "standardised per speaker" in capsys.readouterr().out
