@@ -29,7 +29,7 @@ from core.jsonsafe import plain
 LOSSES = ("focal", "cross-entropy")
 SPLITS = ("folds", "speaker-folds", "random", "speaker-holdout")
 # Preset fields that are TrainConfig fields of the same name
-TRAIN_FIELDS = ("model", "features", "augment", "epochs", "batch_size", "lr", "lr_schedule", "lr_end", "lr_decay",
+TRAIN_FIELDS = ("model", "features", "augment", "epochs", "batch_size", "optimiser", "lr", "lr_schedule", "lr_end", "lr_decay",
                 "lr_step", "focal_gamma", "class_weighted", "seconds", "padding", "segment_training", "gds_threshold")
 
 
@@ -78,7 +78,7 @@ class Preset:
         checks = [
             (self.loss in LOSSES, f"loss {self.loss!r}: use one of {', '.join(LOSSES)}"),
             ((self.loss == "cross-entropy") == (self.focal_gamma == 0), "cross-entropy is focal_gamma 0"),
-            (self.optimiser == "adam", "the trainer runs Adam (every paper's optimiser)"),
+            (self.optimiser in ("adam", "sgd"), "the trainer runs Adam (every paper's) or plain SGD"),
             (self.split in SPLITS, f"split {self.split!r}: use one of {', '.join(SPLITS)}"),
             ((self.folds > 1) == self.split.endswith("folds"), "folds > 1 exactly for the fold splits"),
         ]
@@ -298,9 +298,9 @@ S2_DBN = _preset(
                'hidden layers"; CD-1: paper silent, we choose the package\'s default contrastive_divergence_iter=1'
                + _NORM),
     **_S2_TRAINING | dict(
-        optimiser=("adam", '"For training purposes, we used the Adam optimizer" (section 3.7); the DBN package '
-                           "fine-tunes with plain SGD (\"the neural network's stochastic gradient descent\"), but "
-                           "our trainer runs Adam"),
+        optimiser=("sgd", '"the number of iterations for the backpropagation algorithm, used by the neural '
+                          'network\'s stochastic gradient descent algorithm" (section 3.1; the deep-belief-network '
+                          "package fine-tunes with plain SGD, no momentum; section 3.7's Adam is the other models')"),
         lr=(0.05, '"0.05 for the learning rate of the neural network output", "The BDN model utilized a learning '
                   'rate of 0.05"'),
         lr_schedule=("step", '"a learning rate of 0.05": constant (no decay is stated for the DBN)'),

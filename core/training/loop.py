@@ -89,6 +89,9 @@ LR_SCHEDULES = ("step", "exponential", "linear")
 # ----------------------------------------------------------------------------- settings
 
 
+OPTIMISERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """How to train one model. Defaults are our tuned demo settings, close to S0 (Adam, batch 36, weighted focal
@@ -102,6 +105,7 @@ class TrainConfig:
     epochs: int = 30
     batch_size: int = 36
     lr: float = 1e-3
+    optimiser: str = "adam"  # OPTIMISERS: Adam (every paper), or plain SGD (the package S2's DBN fine-tunes with)
     lr_decay: float = 0.95  # StepLR gamma: lr *= lr_decay every lr_step epochs (1.0: constant)
     lr_step: int = 1
     lr_schedule: str = "step"  # LR_SCHEDULES; "exponential" and "linear" reach lr_end in the last epoch
@@ -157,6 +161,7 @@ class TrainConfig:
              f"seconds={self.seconds}: use a positive clip length in seconds (or None: the longest clip)."),
             (self.padding in PADDINGS, f"padding={self.padding!r}: use one of {', '.join(PADDINGS)}."),
             (self.amp in ("auto", "off", "bf16", "fp16"), f"amp={self.amp!r}: use 'auto', 'off', 'bf16' or 'fp16'."),
+            (self.optimiser in OPTIMISERS, f"optimiser={self.optimiser!r}: use one of {', '.join(OPTIMISERS)}."),
             (self.gds_scope in ("item", "emotion"),
              f"gds_scope={self.gds_scope!r}: use 'item' (within each clip, S3's Algorithm 1) or 'emotion'."),
             (self.gds_threshold is None or (math.isfinite(self.gds_threshold) if self.gds_scope == "item"
@@ -617,7 +622,7 @@ def _prepare(train_manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, *,
     if selection:  # each clip of the GDS report named by its file
         selection |= {"per_file": [f | {"file": name} for f, name in zip(selection["per_file"], _clip_names(train_manifest))]}
     weight = class_weights(item_targets, len(labels)).to(device) if cfg.class_weighted else None
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = OPTIMISERS[cfg.optimiser](model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = _scheduler(optimizer, cfg)
     autocast, scaler = autocast_for(cfg.amp, device)
 

@@ -144,7 +144,8 @@ def test_runs_are_protected_and_cue_clips_refused(demo, demo_train, tmp_path):
 def test_train_config_checks_and_round_trips():
     cfg = config("cnn-eca", augment=["stft-v1"], model_cfg={"n": 1})
     assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
-    for bad in ({"epochs": 0}, {"lr": -1.0}, {"lr_decay": 1.5}, {"amp": "fp8"}, {"gds_threshold": 1.0, "gds_scope": "emotion"}):
+    for bad in ({"epochs": 0}, {"lr": -1.0}, {"lr_decay": 1.5}, {"amp": "fp8"}, {"gds_threshold": 1.0, "gds_scope": "emotion"},
+                {"optimiser": "rmsprop"}):
         with pytest.raises(ConfigError):
             config(**bad)
     with pytest.raises(ConfigError, match="Unknown training settings"):
@@ -209,3 +210,16 @@ def test_a_resumed_run_keeps_its_early_stopping_state(demo_train, demo_test, tmp
     assert len(resumed.history) == 2 and resumed.card.metrics["early_stopping"]["best_epoch"] == 1
     first = fit(demo_train, config("cnn-eca", epochs=1, lr=1e-12), tmp_path / "one", progress=False)
     assert all(torch.equal(v, first.model.state_dict()[k]) for k, v in resumed.model.state_dict().items())
+
+
+def test_the_optimiser_is_the_configs(demo_train, tmp_path):
+    # Adam keeps running moments per weight; plain SGD (S2's DBN package) keeps none: the saved state tells them apart
+    from core.checkpoint import load_state
+    from core.training.loop import CHECKPOINTS, TRAINER
+
+    for name, has_moments in (("adam", True), ("sgd", False)):
+        fit(demo_train, config("cnn", model_cfg={"n": 1}, epochs=1, optimiser=name), tmp_path / name, progress=False)
+        folder = tmp_path / name / CHECKPOINTS
+        state = load_state(folder / (folder / "LATEST").read_text().strip(), TRAINER)
+        moments = [s for s in state["optimizer"]["state"].values() if "exp_avg" in s]
+        assert bool(moments) == has_moments, name
