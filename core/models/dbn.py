@@ -160,6 +160,11 @@ class DBN(SerModel):
         self.num_features = dim
         self.fc = nn.Linear(dim, num_classes)
         self.register_buffer("pretrain_done", torch.tensor(False))
+        # the clip means' standardisation (the Gaussian RBM's unit variance): fitted on the training clips by
+        # pretrain, identity until then. Frame-standardised MFCCs average to clip means of sd ~0.25, which three
+        # RBMs shrink to a constant the classifier cannot read (fine-tuning then stays at chance)
+        self.register_buffer("clip_mean", torch.zeros(n_mfcc))
+        self.register_buffer("clip_std", torch.ones(n_mfcc))
 
     @property
     def is_pretrained(self) -> bool:
@@ -176,8 +181,12 @@ class DBN(SerModel):
         """The (normalised) MFCC sequence ``(B, n_mfcc, T)``: as SDNN, no feature map but the input."""
         return self.input_norm(self._check_input(x))
 
+    def clip_means(self, features: torch.Tensor) -> torch.Tensor:
+        """``(B, n_mfcc)``: each clip's time average, standardised by the training clips' statistics."""
+        return (features.mean(dim=2) - self.clip_mean) / self.clip_std
+
     def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        emb = self.mlp(features.mean(dim=2))
+        emb = self.mlp(self.clip_means(features))
         return emb if pre_logits else self.fc(emb)
 
     @torch.no_grad()
@@ -195,6 +204,9 @@ class DBN(SerModel):
         was_training = self.training
         self.eval()
         self.input_norm.train()
+        means = torch.cat([self.forward_features(x).mean(dim=2) for x in batches(0)])  # also fills the norm's stats
+        self.clip_mean.copy_(means.mean(dim=0))
+        self.clip_std.copy_(means.std(dim=0).clamp_min(1e-6))
         rbms, layers = self.rbms(), []
         bar = tqdm(total=len(rbms) * epochs, desc="pretrain dbn", unit="epoch", disable=not progress, leave=False)
         for k, rbm in enumerate(rbms):
@@ -202,7 +214,7 @@ class DBN(SerModel):
             for epoch in range(epochs):
                 total, count = 0.0, 0
                 for x in batches(epoch):
-                    v = self.forward_features(x).mean(dim=2)
+                    v = self.clip_means(self.forward_features(x))
                     for below in rbms[:k]:
                         v = below.hidden_mean(v)
                     total = total + rbm.cd1(v, lr) * len(v)

@@ -128,10 +128,25 @@ def test_the_fine_tuned_net_runs_on_the_rbm_weights():
         assert (rbm.layer.weight - before.weight).abs().max() > 1e-3  # pre-training moved them
     model.eval()
     with torch.no_grad():
-        v = model.forward_features(x).mean(dim=2)
+        v = model.clip_means(model.forward_features(x))
         for rbm in rbms:
             v = rbm.hidden_mean(v)  # the RBM stack's up-pass
         torch.testing.assert_close(model.embed(x), v, rtol=0, atol=0)
+
+
+def test_pretraining_standardises_the_clip_means_the_gaussian_rbm_sees():
+    # frame-standardised MFCCs average to clip means of sd ~0.25; unscaled, three RBMs shrank them to a constant
+    # and fine-tuning stayed at chance (UA 0.333 on the Polish corpus)
+    torch.manual_seed(0)
+    model = models.build("dbn", 4, hidden=[16, 8], pretrain_epochs=1)
+    x = structured_mfccs()
+    x = x + 10 * torch.randn(x.shape, generator=torch.Generator().manual_seed(1))  # frames vary far more than clips
+    model.pretrain(batches_of(x))
+    model.train()  # the input norm on batch statistics, as in pre-training and fine-tuning
+    with torch.no_grad():
+        means = torch.cat([model.clip_means(model.forward_features(batch)) for batch in batches_of(x)(0)])
+    torch.testing.assert_close(means.mean(dim=0), torch.zeros(means.shape[1]), atol=0.1, rtol=0)
+    torch.testing.assert_close(means.std(dim=0), torch.ones(means.shape[1]), atol=0.1, rtol=0)
 
 
 # ----------------------------------------------------------------------------- the training loop
