@@ -21,9 +21,24 @@ def _corpus_demo(args: argparse.Namespace) -> None:
 
 
 def _corpus_inspect(args: argparse.Namespace) -> None:
+
+    print(_corpus(args.root, args, corpus=args.corpus).summary())
+
+
+def _corpus(path: str, args: argparse.Namespace, **kwargs):
+    """The manifest at ``path`` with the IEMOCAP options the command line gave (``--iemocap-*``)."""
     from core.data.corpora import load_manifest
 
-    print(load_manifest(Path(args.root), corpus=args.corpus).summary())
+    return load_manifest(Path(path), improvised_only=getattr(args, "iemocap_improvised", False),
+                         four_class=getattr(args, "iemocap_four_class", False), **kwargs)
+
+
+def _corpus_options(parser: argparse.ArgumentParser) -> None:
+    """``--iemocap-improvised`` and ``--iemocap-four-class`` (IEMOCAP only; another corpus refuses them)."""
+    parser.add_argument("--iemocap-improvised", action="store_true",
+                        help="IEMOCAP: the improvised dialogues only (a usual protocol; S0 evaluates on IEMOCAP)")
+    parser.add_argument("--iemocap-four-class", action="store_true",
+                        help="IEMOCAP: angry, happy (excited merged in), neutral, sad; other labels left out")
 
 
 def _model_cfg(pairs: list[str]) -> dict:
@@ -87,7 +102,6 @@ def _train(args: argparse.Namespace) -> None:
     """``serwb train``: a paper preset (``--preset``) and/or the flags as a ``TrainConfig``, then
     ``core.training.train`` (the protocol). A flag the user gives overrides the preset's value."""
     from core import models, presets
-    from core.data.corpora import load_manifest
     from core.training import TrainConfig, distributed, train
 
     given, protocol = _given(args)
@@ -112,7 +126,7 @@ def _train(args: argparse.Namespace) -> None:
         print(f"preset {record['name']} ({record['paper']}): {record['title']}"
               + (f"; overridden: {', '.join(sorted(record['overrides']))}" if record["overrides"] else ""))
     try:
-        train(load_manifest(Path(args.corpus)), cfg, Path(args.out), folds=folds, grouped=grouped,
+        train(_corpus(args.corpus, args), cfg, Path(args.out), folds=folds, grouped=grouped,
               holdout=protocol.get("holdout", "speaker"), test_size=protocol.get("test_size", 0.2),
               baseline=args.baseline, resume=args.resume, progress=not args.quiet, log=print, preset=record)
     finally:
@@ -128,7 +142,6 @@ def _presets(args: argparse.Namespace) -> None:
 
 def _reproduce(args: argparse.Namespace) -> None:
     """``serwb reproduce PAPER --corpus ROOT``: the paper's runs, then results.md / results.json / plots in --out."""
-    from core.data.corpora import load_manifest
     from core.reproduce import reproduce
     from core.training import distributed
 
@@ -136,7 +149,7 @@ def _reproduce(args: argparse.Namespace) -> None:
         raise ConfigError(f"--epochs {args.epochs}: train each run for at least one epoch.")
     out = Path(args.out or f"build/reproduce/{args.paper}" + ("-quick" if args.quick else ""))
     try:
-        done = reproduce(args.paper, load_manifest(Path(args.corpus)), out, quick=args.quick, epochs=args.epochs,
+        done = reproduce(args.paper, _corpus(args.corpus, args), out, quick=args.quick, epochs=args.epochs,
                          only=tuple(args.only), progress=not args.quiet, log=print)
     finally:
         distributed.shutdown()
@@ -147,13 +160,12 @@ def _reproduce(args: argparse.Namespace) -> None:
 def _evaluate(args: argparse.Namespace) -> None:
     """Metrics of a checkpoint on a corpus: metrics.json and a confusion-matrix PNG."""
     from core import checkpoint
-    from core.data.corpora import load_manifest
     from core.data.splits import has_split
     from core.errors import CorpusError
     from core.training import evaluate
 
     model, card = checkpoint.load(args.checkpoint, args.device)
-    manifest = load_manifest(Path(args.corpus))
+    manifest = _corpus(args.corpus, args)
     split = args.split
     if split == "auto":
         split = "test" if has_split(manifest) else "all"
@@ -189,12 +201,11 @@ def _baseline_egemaps(args: argparse.Namespace) -> None:
     import time
 
     from core.baseline import evaluate_baseline
-    from core.data.corpora import load_manifest
 
     if args.folds < 2:
         raise ConfigError(f"--folds {args.folds}: the baseline is cross-validated; use k >= 2 (5 is the usual choice).")
     corpus = Path(args.corpus)
-    manifest = load_manifest(corpus)
+    manifest = _corpus(args.corpus, args)
     kept = [i for i, r in enumerate(manifest.rows) if r.extra.get("split", "").strip().lower() != "cue"]
     cue = len(manifest) - len(kept)  # planted-cue clips are for explanation checks, never for training
     manifest = manifest.take(kept)
@@ -300,7 +311,6 @@ def _evaluate_explanations(args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
     from core import checkpoint
-    from core.data.corpora import load_manifest
     from core.data.splits import has_split
     from core.explain import tables
     from core.explain.baselines import BASELINES, REMOVALS
@@ -309,7 +319,7 @@ def _evaluate_explanations(args: argparse.Namespace) -> None:
     if args.unit not in UNITS or args.baseline not in BASELINES or args.removed not in REMOVALS:
         raise ConfigError(f"--unit must be one of {', '.join(UNITS)}, --baseline one of {', '.join(BASELINES)} "
                           f"and --removed one of {', '.join(REMOVALS)}.")
-    manifest = load_manifest(Path(args.corpus))
+    manifest = _corpus(args.corpus, args)
     methods = _methods(args.methods)
     settings = _method_settings(_removed_as(args.removed), args.set)
     folds = sorted(p.parent for p in Path(args.checkpoint).glob("fold-*/model/card.json"))
@@ -467,6 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("root", help="corpus folder or manifest CSV")
     inspect.add_argument("--corpus", default="auto", help="force a layout instead of detecting it")
     inspect.set_defaults(run=_corpus_inspect)
+    _corpus_options(inspect)
 
     train = commands.add_parser("train", help="train a model (k-fold CV and/or held-out test) and write a checkpoint",
                                 description="Flags left out take the preset's value (--preset) or else the default "
@@ -475,6 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a paper's setup by name, e.g. s2-cnn-atn (serwb presets lists them)")
     train.add_argument("--model", default=None, help="registry name, e.g. cnn-eca (see core.models.available())")
     train.add_argument("--corpus", required=True, help="corpus folder or manifest CSV")
+    _corpus_options(train)
     train.add_argument("--out", required=True, help="output folder (checkpoints/, model/, metrics.json)")
     train.add_argument("--features", default=None, help="test-time feature preset (default: the model's)")
     train.add_argument("--augment", default=None, help="STFT augmentation: presets to train on, e.g. stft-v1,stft-v4,stft-v8")
@@ -548,6 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("evaluate", help="metrics and a confusion matrix of a checkpoint on a corpus")
     evaluate.add_argument("checkpoint", help="checkpoint folder (model.safetensors + card.json)")
     evaluate.add_argument("--corpus", required=True, help="corpus folder or manifest CSV")
+    _corpus_options(evaluate)
     evaluate.add_argument("--split", default="auto",
                           help="rows with this split value, 'all', or 'auto': 'test' when the corpus has a split column, "
                           "else every clip")
@@ -564,6 +577,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     egemaps = baseline.add_parser("egemaps", help="eGeMAPSv02 functionals (openSMILE) + RBF SVM, cross-validated")
     egemaps.add_argument("--corpus", required=True, help="corpus folder or manifest CSV")
+    _corpus_options(egemaps)
     egemaps.add_argument("--folds", type=int, default=5)
     egemaps.add_argument("--grouped", action="store_true", help="speaker-independent folds (as serwb train --grouped)")
     egemaps.add_argument("--seed", type=int, default=0, help="fold shuffling (as serwb train --seed)")
@@ -615,6 +629,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 "numbers (Markdown + JSON tables, plots); resumable")
     again.add_argument("paper", choices=["s0", "s1", "s2", "s3"], help="which paper (serwb presets lists their setups)")
     again.add_argument("--corpus", required=True, help="corpus folder or manifest CSV")
+    _corpus_options(again)
     again.add_argument("--out", default=None, help="output folder (default build/reproduce/PAPER); run again with the "
                        "same folder to resume")
     again.add_argument("--quick", action="store_true", help="smoke run: a few runs, one epoch, demo-sized models")

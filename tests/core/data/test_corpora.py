@@ -372,6 +372,16 @@ def test_iemocap_improvised_only(iemocap_root):
         "Ses01F_impro01_F000", "Ses01F_impro01_F002", "Ses01F_impro01_M001"]
 
 
+def test_the_command_line_passes_the_iemocap_options(iemocap_root, ravdess_root, capsys):
+    from core.cli import main
+
+    assert main(["corpus", "inspect", str(iemocap_root), "--iemocap-improvised", "--iemocap-four-class"]) == 0
+    out = capsys.readouterr().out
+    assert "clips:    3" in out and "excited" not in out and "sad" not in out  # the scripted sad clip is left out
+    assert main(["corpus", "inspect", str(ravdess_root), "--iemocap-four-class"]) == 1
+    assert "IEMOCAP only" in capsys.readouterr().err
+
+
 def test_iemocap_options_are_refused_for_other_corpora(ravdess_root):
     with pytest.raises(CorpusError, match="IEMOCAP only"):
         load_manifest(ravdess_root, four_class=True)
