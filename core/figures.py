@@ -1,5 +1,6 @@
 """Every matplotlib figure serwb writes: the overlays of ``serwb explain`` and of the Explain export, the report
-pages, the Dataset export's figures and the confusion matrix of ``serwb evaluate``.
+pages, the Dataset export's figures, the confusion matrix of ``serwb evaluate`` and the plots of
+``serwb reproduce``.
 
 Built on ``matplotlib.figure.Figure`` (no pyplot state), so worker threads draw them side by side. Figures of one
 clip are drawn on the clip's own timeline, 0 .. its duration, as the workbench draws them: a clip shorter than the
@@ -268,6 +269,37 @@ def eca_figure(profile, into=None) -> Figure:
     ax.set_ylabel("ECA weight (mean ± std)")
     ax.set_title(f"{profile.tap}: per-emotion channel weights")
     ax.legend(title="emotion", fontsize=8)
+    return fig
+
+
+def sweep_figure(title: str, settings: Sequence[str], ua: np.ndarray, sd: np.ndarray,
+                 paper: dict[str, list[tuple[int, float]]], into=None) -> Figure:
+    """One sweep of ``serwb reproduce``: our UA % (mean ± sd) per setting, and the paper's UA % on its corpora
+    (``paper``: corpus -> [(setting index, UA %)]) beside it."""
+    fig = into if into is not None else Figure(figsize=(max(5.0, 0.9 * len(settings) + 2), 3.6), dpi=110,
+                                               layout="constrained")
+    ax = fig.subplots()
+    x = np.arange(len(settings))
+    ax.errorbar(x, ua, yerr=sd, marker="o", capsize=3, color=OKABE_ITO[0], label="ours (UA, mean ± sd)")
+    for i, (corpus, points) in enumerate(paper.items()):
+        ax.scatter([j for j, _ in points], [v for _, v in points], marker="s", zorder=3,
+                   color=OKABE_ITO[(i + 1) % len(OKABE_ITO)], label=f"paper, {corpus} (UA)")
+    crowded = len(settings) > 4
+    ax.set_xticks(x, list(settings), rotation=30 if crowded else 0, ha="right" if crowded else "center", fontsize=8)
+    ax.set_ylabel("UA (%)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def segments_kept_figure(title: str, kept: np.ndarray, total: np.ndarray, into=None) -> Figure:
+    """Gaussian data selection (S3): a histogram of the share of each file's segments kept."""
+    fig = into if into is not None else Figure(figsize=(6, 3.4), dpi=110, layout="constrained")
+    ax = fig.subplots()
+    ax.hist(kept / np.maximum(total, 1), bins=np.linspace(0, 1, 11), color=OKABE_ITO[0], edgecolor="white")
+    ax.set_xlabel("share of the file's segments kept")
+    ax.set_ylabel("files")
+    ax.set_title(f"{title}: kept {int(kept.sum())} of {int(total.sum())} segments", fontsize=10)
     return fig
 
 

@@ -14,7 +14,6 @@ from typing import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from core.explain.colours import OKABE_ITO
 from core.reproduce.studies import Study
 
 PLOTS = ("sweeps", "eca", "tsne", "confusions", "gds", "profiles")
@@ -28,31 +27,23 @@ def slug(text: str) -> str:
 
 def sweep_figures(results: Sequence[dict]) -> dict[str, Figure]:
     """One figure per sweep of two or more runs: our UA (mean ± sd) per setting, the paper's UA beside it."""
-    figures = {}
+    from core.figures import sweep_figure
+
     sweeps: dict[str, list[dict]] = {}
     for r in results:
         sweeps.setdefault(r["sweep"], []).append(r)
+    figures = {}
     for sweep, rows in sweeps.items():
         if len(rows) < 2:
             continue
-        fig = Figure(figsize=(max(5.0, 0.9 * len(rows) + 2), 3.6), dpi=110, layout="constrained")
-        ax = fig.subplots()
-        x = np.arange(len(rows))
         ua = np.array([100 * r["scores"]["mean"]["UA"] for r in rows])
         sd = np.array([100 * (r["scores"]["std"]["UA"] or 0.0) for r in rows])
-        ax.errorbar(x, ua, yerr=sd, marker="o", capsize=3, color=OKABE_ITO[0], label="ours (UA, mean ± sd)")
-        corpora = list(dict.fromkeys(c for r in rows for c in r["paper"] if "UA" in r["paper"][c]))
-        for i, corpus in enumerate(corpora):
-            points = [(j, r["paper"][corpus]["UA"]) for j, r in enumerate(rows) if "UA" in r["paper"].get(corpus, {})]
-            values = [v * (100 if v <= 1 else 1) for _, v in points]
-            ax.scatter([j for j, _ in points], values, marker="s", color=OKABE_ITO[(i + 1) % len(OKABE_ITO)],
-                       label=f"paper, {corpus} (UA)", zorder=3)
-        ax.set_xticks(x, [r["setting"] for r in rows], rotation=30 if len(rows) > 4 else 0, ha="right"
-                      if len(rows) > 4 else "center", fontsize=8)
-        ax.set_ylabel("UA (%)")
-        ax.set_title(sweep, fontsize=10)
-        ax.legend(fontsize=8)
-        figures[f"sweep-{slug(sweep)}"] = fig
+        paper: dict[str, list[tuple[int, float]]] = {}
+        for j, r in enumerate(rows):
+            for corpus, values in r["paper"].items():
+                if "UA" in values:  # percent, or 0-1 as S3 writes recall
+                    paper.setdefault(corpus, []).append((j, values["UA"] * (100 if values["UA"] <= 1 else 1)))
+        figures[f"sweep-{slug(sweep)}"] = sweep_figure(sweep, [r["setting"] for r in rows], ua, sd, paper)
     return figures
 
 
@@ -66,20 +57,14 @@ def confusion_figures(results: Sequence[dict]) -> dict[str, Figure]:
 
 def gds_figures(results: Sequence[dict]) -> dict[str, Figure]:
     """Per run with Gaussian data selection: how many of each file's segments were kept."""
+    from core.figures import segments_kept_figure
+
     figures = {}
     for r in results:
         per_file = (r.get("gds") or {}).get("per_file")
-        if not per_file:
-            continue
-        kept = np.array([f["kept"] for f in per_file])
-        total = np.array([f["segments"] for f in per_file])
-        fig = Figure(figsize=(6, 3.4), dpi=110, layout="constrained")
-        ax = fig.subplots()
-        ax.hist(kept / np.maximum(total, 1), bins=np.linspace(0, 1, 11), color=OKABE_ITO[0], edgecolor="white")
-        ax.set_xlabel("share of the file's segments kept")
-        ax.set_ylabel("files")
-        ax.set_title(f"GDS ({r['run']}): kept {int(kept.sum())} of {int(total.sum())} segments", fontsize=10)
-        figures[f"gds-{r['run']}"] = fig
+        if per_file:
+            figures[f"gds-{r['run']}"] = segments_kept_figure(
+                f"GDS ({r['run']})", np.array([f["kept"] for f in per_file]), np.array([f["segments"] for f in per_file]))
     return figures
 
 
