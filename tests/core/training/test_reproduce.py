@@ -124,3 +124,10 @@ def test_lstm_flops_are_counted_by_the_gate_formula():
     steps = counted["input"][2]
     lstm = 2 * 4 * steps * (100 * (40 + 100) + 50 * (100 + 50))
     assert lstm <= counted["flops"] <= lstm + 2 * 50 * 4 + 10_000  # plus the dense head and BatchNorm's few
+
+
+def test_quick_s1_draws_the_t_sne_of_the_embedding_and_says_the_paper_gives_no_numbers(demo, tmp_path):
+    done = reproduce("s1", demo, tmp_path, quick=True, only=("s1",), progress=False)
+    assert [p.name for p in done["plots"]] == ["tsne.png"]
+    assert "the text we have is the abstract" in done["markdown"].lower()
+    assert [r["run"] for r in done["results"]] == ["s1"]
