@@ -1,12 +1,9 @@
 """The papers' presets (``core.presets``): each builds its model and a TrainConfig, the S2 models have the layer
 sizes the paper's text states, and ``serwb train --preset`` trains exactly that, a flag overriding one value."""
 
-import csv
 import json
 
-import numpy as np
 import pytest
-import soundfile
 import torch
 
 from core import checkpoint, models, presets
@@ -142,25 +139,13 @@ def test_the_decaying_schedules_reach_lr_end_in_the_last_epoch():
             TrainConfig(**bad)
 
 
-LABELS = ("angry", "happy", "neutral", "sad")
+LABELS = ("angry", "happy", "neutral", "sad")  # the tone corpus's (tests/core/conftest.py)
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
+def tiny(tone_corpus):
     """20 clips (4 emotions x 5, two speakers), 0.6-1.2 s of a tone per emotion in noise; no split column."""
-    root = tmp_path_factory.mktemp("tiny")
-    rng = np.random.default_rng(0)
-    with open(root / "manifest.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["path", "label", "speaker"])
-        for e, label in enumerate(LABELS):
-            for i in range(5):
-                seconds = 0.6 + 0.15 * i
-                t = np.arange(int(seconds * 16_000)) / 16_000
-                wave = 0.3 * np.sin(2 * np.pi * (200 + 150 * e) * t) + 0.02 * rng.standard_normal(t.size)
-                soundfile.write(root / f"{label}{i}.wav", wave.astype(np.float32), 16_000)
-                writer.writerow([f"{label}{i}.wav", label, f"s{i % 2}"])
-    return root
+    return tone_corpus("tiny", 0.6, 0.15)
 
 
 def test_a_random_holdout_is_stratified_by_emotion(tiny):

@@ -2,11 +2,9 @@
 pre-training, the fine-tuned net on the RBM weights, the training loop's pre-training hook, and the ``s2-dbn``
 preset (Mountzouris et al., Electronics 2023, section 3.1)."""
 
-import csv
 
 import numpy as np
 import pytest
-import soundfile
 import torch
 from sklearn.neural_network import BernoulliRBM
 from torch import nn
@@ -151,24 +149,13 @@ def test_pretraining_standardises_the_clip_means_the_gaussian_rbm_sees():
 
 # ----------------------------------------------------------------------------- the training loop
 
-LABELS = ("angry", "happy", "neutral", "sad")
+LABELS = ("angry", "happy", "neutral", "sad")  # the tone corpus's (tests/core/conftest.py)
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
+def tiny(tone_corpus):
     """20 clips (4 emotions x 5, two speakers) of 0.4-0.6 s: a tone per emotion in noise."""
-    root = tmp_path_factory.mktemp("tiny_dbn")
-    rng = np.random.default_rng(0)
-    with open(root / "manifest.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["path", "label", "speaker"])
-        for e, label in enumerate(LABELS):
-            for i in range(5):
-                t = np.arange(int((0.4 + 0.05 * i) * 16_000)) / 16_000
-                wave = 0.3 * np.sin(2 * np.pi * (200 + 150 * e) * t) + 0.02 * rng.standard_normal(t.size)
-                soundfile.write(root / f"{label}{i}.wav", wave.astype(np.float32), 16_000)
-                writer.writerow([f"{label}{i}.wav", label, f"s{i % 2}"])
-    return root
+    return tone_corpus("tiny_dbn", 0.4, 0.05)
 
 
 @pytest.fixture
