@@ -63,17 +63,10 @@ Method = Literal["pearson", "bhattacharyya"]
 Normalise = Literal["minmax", "mean"]
 
 
-@dataclass(frozen=True)
-class Selection:
-    """Which segments GDS keeps, with their scores and fitted Gaussians (all ``(N,)`` tensors)."""
+class _Counts:
+    """Segment counts of a selection whose ``keep`` is a boolean mask of every segment."""
 
-    keep: torch.Tensor  # bool
-    scores: torch.Tensor  # in [0, 1]
-    mu: torch.Tensor
-    sigma: torch.Tensor
-    threshold: float
-    method: str
-    normalise: str
+    keep: torch.Tensor
 
     @property
     def total(self) -> int:
@@ -86,6 +79,19 @@ class Selection:
     @property
     def dropped(self) -> int:
         return self.total - self.kept
+
+
+@dataclass(frozen=True)
+class Selection(_Counts):
+    """Which segments GDS keeps, with their scores and fitted Gaussians (all ``(N,)`` tensors)."""
+
+    keep: torch.Tensor  # bool
+    scores: torch.Tensor  # in [0, 1]
+    mu: torch.Tensor
+    sigma: torch.Tensor
+    threshold: float
+    method: str
+    normalise: str
 
     def report(self) -> dict:
         """JSON-able summary for a model card."""
@@ -241,7 +247,7 @@ def normalise_items(sums: torch.Tensor, normalise: str = "zscore") -> torch.Tens
 
 
 @dataclass(frozen=True)
-class ItemSelection:
+class ItemSelection(_Counts):
     """Which segments of each clip the paper's GDS keeps: ``keep`` and ``scores`` are ``(clips, D)``."""
 
     keep: torch.Tensor  # bool
@@ -249,18 +255,6 @@ class ItemSelection:
     threshold: float
     normalise: str
     rescued: torch.Tensor  # (clips,) bool: no segment scored above the threshold; the best one was kept
-
-    @property
-    def total(self) -> int:
-        return int(self.keep.numel())
-
-    @property
-    def kept(self) -> int:
-        return int(self.keep.sum())
-
-    @property
-    def dropped(self) -> int:
-        return self.total - self.kept
 
     def kept_per_clip(self) -> list[int]:
         return self.keep.sum(dim=1).tolist()
