@@ -61,7 +61,8 @@ def _model_cfg(pairs: list[str]) -> dict:
 # train flags (argparse dests) that are TrainConfig fields of the same name and value
 _TRAIN_FLAGS = ("model", "features", "epochs", "batch_size", "lr", "lr_decay", "lr_schedule", "lr_end", "weight_decay",
                 "focal_gamma", "padding", "gds_threshold", "gds_scope", "workers", "seed", "device", "amp", "patience", "speed",
-                "reverb", "noise_snr", "gain_db", "vtlp", "freq_mask", "time_mask", "masks")
+                "reverb", "noise_snr", "gain_db", "vtlp", "freq_mask", "time_mask", "masks",
+                "speaker_batches")
 _PROTOCOL_FLAGS = ("folds", "grouped", "holdout", "test_size")
 
 
@@ -178,7 +179,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         if not len(manifest):
             raise CorpusError(f"No clips with split == '{split}' in {args.corpus}.")
     result = evaluate(model, manifest, card=card, batch_size=args.batch_size, device=args.device, workers=args.workers,
-                      progress=not args.quiet)
+                      progress=not args.quiet, adapt_speakers=args.adapt_speakers)
     result |= {"checkpoint": str(Path(args.checkpoint).resolve()), "model": card.model,
                "weights_sha256": card.weights_sha256, "corpus": str(Path(args.corpus).resolve()), "split": split}
     out = Path(args.out) if args.out else Path("evaluation") / _slug(Path(args.checkpoint), Path(args.corpus), split)
@@ -554,6 +555,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="early stopping: stop when the UA of a held-out *training* speaker has not improved for "
                             "N epochs, keep the best epoch (with --folds: each fold watches another training speaker, "
                             "and the final model trains for the folds' median best epoch); 0: off")
+    train.add_argument("--speaker-batches", action="store_true", default=None,
+                       help="one speaker's clips per training batch, so BatchNorm normalises by speaker; evaluation "
+                            "then adapts BatchNorm to each test speaker's own clips (AdaBN; labels unused)")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.set_defaults(run=_train)
 
@@ -569,6 +573,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--batch-size", type=int, default=36)
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--workers", type=int, default=0)
+    evaluate.add_argument("--adapt-speakers", action=argparse.BooleanOptionalAction, default=None,
+                          help="predict each speaker's clips with BatchNorm statistics of that speaker's clips (AdaBN); "
+                               "default: when the model trained with --speaker-batches")
     evaluate.add_argument("--quiet", action="store_true")
     evaluate.set_defaults(run=_evaluate)
 

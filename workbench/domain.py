@@ -84,13 +84,19 @@ def chance(card: Card) -> float | None:
 
 def score(card: Card) -> str | None:
     """The model's UA on speakers it was not trained on, with its protocol and the chance level: e.g.
-    "UA 0.72 ± 0.08 leave-one-speaker-out · chance 0.33" or "held-out UA 0.90 · chance 0.25"."""
+    "UA 0.72 ± 0.08 leave-one-speaker-out · chance 0.33" or "held-out UA 0.90 · chance 0.25". A model adapted to
+    each speaker (AdaBN, ``core.training.adapt``) is scored clip by clip first, as the pages use it, then adapted:
+    "UA 0.61 ± 0.08 leave-one-speaker-out · 0.74 adapted to each speaker's clips · chance 0.33"."""
     metrics = card.metrics or {}
     found = cv_of(metrics)
     if found is not None:
+        adapted = found["mean"]["UA"] if "unadapted" in found else None
+        found = found.get("unadapted") or found  # a clip on its own is predicted with the trained statistics
         std = (found.get("std") or {}).get("UA")
         text = f"UA {found['mean']['UA']:.2f}" + (f" ± {std:.2f}" if std is not None else "") \
             + f" {protocol_short(cv_protocol(metrics))}"
+        if adapted is not None:
+            text += f" · {adapted:.2f} adapted to each speaker's clips"
     elif isinstance(metrics.get("held_out"), Mapping) and "UA" in metrics["held_out"]:
         text = f"held-out UA {metrics['held_out']['UA']:.2f}"
     else:

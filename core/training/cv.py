@@ -37,7 +37,9 @@ def cross_validate(manifest: Manifest, cfg: TrainConfig, k: int = 5, grouped: bo
     """Per-fold metrics (WA, UA, ACC, per-class recall, confusion) plus their mean and std.
 
     Returns ``{"k", "grouped", "protocol", "folds": [...], "mean": {...}, "std": {...}}``; each fold names
-    its ``test_speakers``, and ``protocol`` says what the folds amount to (``protocol_name``). Fold ``i``'s
+    its ``test_speakers``, and ``protocol`` says what the folds amount to (``protocol_name``). A model adapted to
+    each test speaker (``speaker_batches``) is also scored as trained, clip by clip: each fold's ``unadapted`` and
+    the result's ``unadapted`` (``{"mean", "std"}``) hold those figures. Fold ``i``'s
     model stays in ``out_dir/fold-i/model``; without ``out_dir`` the fold models go to a
     temporary folder that is removed afterwards.
     """
@@ -55,6 +57,10 @@ def cross_validate(manifest: Manifest, cfg: TrainConfig, k: int = 5, grouped: bo
                      val_manifest=val)
         device = next(result.model.parameters()).device
         scores = evaluate(result.model, manifest.take(test_idx), card=result.card, device=device, workers=cfg.workers)
+        if "adaptation" in scores:  # AdaBN: the fold as a single clip sees it too, with the trained statistics
+            plain = evaluate(result.model, manifest.take(test_idx), card=result.card, device=device,
+                             workers=cfg.workers, adapt_speakers=False)
+            scores["unadapted"] = {k: plain[k] for k in ("UA", "WA", "ACC", "F1", "per_class_recall") if k in plain}
         speakers = sorted({manifest.rows[j].speaker for j in test_idx})
         scores |= {"fold": i, "train_clips": len(train), "test_clips": int(len(test_idx)),
                    "test_speakers": speakers}
@@ -62,8 +68,17 @@ def cross_validate(manifest: Manifest, cfg: TrainConfig, k: int = 5, grouped: bo
             scores["early_stopping"] = result.card.metrics["early_stopping"]
         results.append(scores)
     mean, std = metrics.mean_std(results)
-    return {"k": k, "grouped": grouped, "protocol": protocol_name(grouped, [r["test_speakers"] for r in results]),
-            "folds": results, "mean": mean, "std": std}
+    found = {"k": k, "grouped": grouped, "protocol": protocol_name(grouped, [r["test_speakers"] for r in results]),
+             "folds": results, "mean": mean, "std": std}
+    if all("unadapted" in r for r in results):
+        found["protocol"] += f"; {ADAPTED}"
+        plain_mean, plain_std = metrics.mean_std([r["unadapted"] for r in results])
+        found["unadapted"] = {"mean": plain_mean, "std": plain_std}
+    return found
+
+
+#: how an adapted fold was predicted (``core.training.adapt``), added to its protocol's name
+ADAPTED = "each test speaker's clips predicted with BatchNorm statistics of that speaker's unlabelled clips (AdaBN)"
 
 
 def protocol_name(grouped: bool, test_speakers: Sequence[Sequence[str]]) -> str:

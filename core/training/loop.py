@@ -41,6 +41,12 @@ Protocols (S0, S3):
   optimiser exists; the card's training info records the files (path, SHA-256, tensors loaded and
   ignored). A resumed run does not reload them: its checkpoint already holds the weights.
 
+**Speaker batches** (``speaker_batches``): every batch holds one speaker's clips (each speaker's shuffled clips cut
+into near-equal batches, the batches of all speakers then shuffled), so BatchNorm normalises by that speaker in every
+training step; the card records it, and ``evaluate`` then predicts each test speaker's clips with BatchNorm statistics
+of that speaker's unlabelled clips (``core.training.adapt``, AdaBN). A clip on its own (the pages) is predicted with
+the trained statistics, and cross-validation reports both figures.
+
 Training-time augmentation (``core.training.augment``, off by default): on the waves, speed perturbation
 (``speed``, before each clip is placed at its random offset), synthetic-room reverberation (``reverb``),
 white noise (``noise_snr``) and random gain (``gain_db``); vocal-tract-length perturbation (``vtlp``) and SpecAugment frequency/time masks
@@ -73,6 +79,7 @@ from core.errors import ConfigError, CorpusError
 from core.features import FeatureConfig, frontend, n_patches, num_frames, patches, preset
 from core.jsonsafe import plain
 from core.training import distributed, metrics
+from core.training.adapt import adapts, predict_per_speaker
 from core.training.augment import Augmentation
 from core.training.pretrain import pretrain_stage
 from core.training.losses import class_weights, focal_loss
@@ -139,6 +146,9 @@ class TrainConfig:
     # early stopping (needs a validation set, e.g. a held-out *training* speaker): stop once validation UA has not
     # improved for this many epochs and keep the best epoch's weights (0: train every epoch, keep the last)
     patience: int = 0
+    # every training batch holds one speaker's clips, so BatchNorm normalises by that speaker in every step; the
+    # card then has `evaluate` adapt BatchNorm to each test speaker's clips (core.training.adapt, AdaBN)
+    speaker_batches: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model_cfg", MappingProxyType(dict(self.model_cfg)))
@@ -171,6 +181,7 @@ class TrainConfig:
             (isinstance(self.workers, int) and self.workers >= 0, f"workers={self.workers!r}: use a whole number >= 0."),
             (isinstance(self.patience, int) and self.patience >= 0,
              f"patience={self.patience!r}: use a whole number of epochs >= 0 (0 turns early stopping off)."),
+            (isinstance(self.speaker_batches, bool), f"speaker_batches={self.speaker_batches!r}: use true or false."),
         ]
         for ok, message in checks:
             if not ok:
@@ -478,7 +489,7 @@ def _clip_names(manifest: Manifest) -> list[str]:
 def evaluate(model: torch.nn.Module, manifest: Manifest, *, card: checkpoint.Card | None = None,
              labels: Sequence[str] | None = None, features: FeatureConfig | str | None = None,
              seconds: float | None = None, batch_size: int = 36, device: str | torch.device = "auto",
-             workers: int = 0, progress: bool = False) -> dict:
+             workers: int = 0, progress: bool = False, adapt_speakers: bool | None = None) -> dict:
     """WA, UA, ACC, per-class recall and confusion matrix of ``model`` on ``manifest``.
 
     Labels, features and clip length come from ``card`` when given (a loaded checkpoint),
@@ -489,6 +500,9 @@ def evaluate(model: torch.nn.Module, manifest: Manifest, *, card: checkpoint.Car
     ``chance_UA`` is the UA of a constant or uniformly random guess, ``1 / len(labels)``.
     A ``card`` trained with S3's per-clip GDS (``gds_at_test_time``) has the test clips selected the same way:
     each clip's prediction is the mean over its kept segments, and ``gds`` reports them (totals, ``per_file``).
+    ``adapt_speakers`` predicts each speaker's clips with BatchNorm statistics of that speaker's clips
+    (``core.training.adapt``; reported as ``adaptation``); None: when the card's model trained with ``speaker_batches``
+    (clips of no named speaker are then predicted as trained; True refuses a corpus that names no speaker).
     Raises ``CorpusError`` when no clip has a label the model knows.
     """
     if card is not None:
@@ -512,7 +526,19 @@ def evaluate(model: torch.nn.Module, manifest: Manifest, *, card: checkpoint.Car
     data = decode(scored, labels, seconds=seconds, sample_rate=features.sample_rate, workers=workers, progress=progress,
                   padding=padding)
     gds = gds_at_test_time(card)  # S3: test clips selected as the training clips were
-    if gds is None:
+    adapt = adapt_speakers if adapt_speakers is not None else adapts(card)
+    if adapt and gds is not None:
+        raise ConfigError("Speaker adaptation and S3's test-time Gaussian data selection do not combine; use one.")
+    adaptation = None
+    if adapt_speakers and scored.speakers() == ["unknown"]:
+        raise CorpusError(
+            "Speaker adaptation estimates each speaker's statistics from that speaker's clips, and this corpus names "
+            "no speakers. Name them (a speaker column in a manifest.csv), or evaluate without adapting to speakers."
+        )
+    if adapt:
+        logits, adaptation = predict_per_speaker(model, data.waves, [row.speaker for row in scored.rows], features,
+                                                 device=device, batch_size=batch_size)
+    elif gds is None:
         logits = predict(model, data.waves, features, device=device, batch_size=batch_size)
     else:
         logits, chosen = predict_selected(model, data.waves, features, gds["threshold"], segment=gds["segment"],
@@ -520,6 +546,8 @@ def evaluate(model: torch.nn.Module, manifest: Manifest, *, card: checkpoint.Car
     result = metrics.summary(data.targets, logits.argmax(dim=1), labels)
     if gds is not None:
         result["gds"] = chosen.report(_clip_names(scored))
+    if adaptation is not None:
+        result["adaptation"] = adaptation
     result["features"] = features.name
     result["unknown_labels"] = unknown  # {label: clips}, left out of every metric above
     result["n_unknown"] = sum(unknown.values())
@@ -622,6 +650,7 @@ def _prepare(train_manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, *,
     if selection:  # each clip of the GDS report named by its file
         selection |= {"per_file": [f | {"file": name} for f, name in zip(selection["per_file"], _clip_names(train_manifest))]}
     weight = class_weights(item_targets, len(labels)).to(device) if cfg.class_weighted else None
+    item_speakers = _item_speakers(train_manifest, items) if cfg.speaker_batches else None
     optimizer = OPTIMISERS[cfg.optimiser](model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = _scheduler(optimizer, cfg)
     autocast, scaler = autocast_for(cfg.amp, device)
@@ -650,7 +679,7 @@ def _prepare(train_manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, *,
         "extra": {"gds": selection} if selection else {},
     }
     step = _EpochStep(train_model, batcher, items, item_targets, weight, optimizer, scheduler, scaler, autocast, cfg,
-                      ctx, len(labels))
+                      ctx, len(labels), item_speakers)
     return _Run(cfg=cfg, ctx=ctx, out_dir=out_dir, show=show, model=model, step=step, labels=labels,
                 test_feat=test_feat, val=val, val_manifest=val_manifest, base_card=base_card, fingerprint=fingerprint,
                 pretrained=pretrained, selection=selection, start_epoch=start_epoch, history=history, best=best)
@@ -771,6 +800,36 @@ class _EpochStep:
     cfg: TrainConfig
     ctx: Any  # distributed.context
     n_labels: int
+    item_speakers: torch.Tensor | None = None  # (n,) speaker index of each item: one speaker per batch (speaker_batches)
+
+
+def _item_speakers(manifest: Manifest, items: torch.Tensor) -> torch.Tensor:
+    """The speaker index (in sorted order) of each item's clip; speaker batches need named speakers."""
+    speakers = manifest.speakers()
+    if "unknown" in speakers:
+        raise ConfigError(
+            f"speaker_batches puts one speaker's clips in each batch, and {manifest.corpus}'s training set has clips "
+            "of no named speaker. Name the speakers (a speaker column in a manifest.csv) or train without speaker "
+            "batches."
+        )
+    index = {s: i for i, s in enumerate(speakers)}
+    clip_speakers = torch.tensor([index[row.speaker] for row in manifest.rows])
+    return clip_speakers[items[:, 0]]
+
+
+def _epoch_batches(n: int, batch_size: int, generator: torch.Generator,
+                   speakers: torch.Tensor | None = None) -> list[torch.Tensor]:
+    """This epoch's batches of item indices: a shuffle cut into ``batch_size`` pieces or, with ``speakers``, each
+    speaker's items shuffled and cut into near-equal batches of at most ``batch_size`` (no speaker's last batch is a
+    lone clip), the batches of every speaker then shuffled together."""
+    order = torch.randperm(n, generator=generator)
+    if speakers is None:
+        return list(order.split(batch_size))
+    batches = []
+    for speaker in speakers.unique(sorted=True):
+        mine = order[speakers[order] == speaker]
+        batches += list(mine.tensor_split(math.ceil(len(mine) / batch_size)))
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator)]
 
 
 def _train_epoch(step: _EpochStep, epoch: int) -> dict:
@@ -779,14 +838,14 @@ def _train_epoch(step: _EpochStep, epoch: int) -> dict:
     cfg, ctx, device, n = step.cfg, step.ctx, step.ctx.device, step.n_labels
     step.model.train()
     torch.manual_seed(_epoch_seed(cfg.seed, epoch, ctx.rank))
-    order = torch.randperm(len(step.items), generator=torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch)))
+    batches = _epoch_batches(len(step.items), cfg.batch_size, torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch)),
+                             step.item_speakers)
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     weight_sum = torch.zeros((), dtype=torch.float64, device=device)
     confusion = torch.zeros(n, n, dtype=torch.long, device=device)
     weight = step.weight
     lr = float(step.optimizer.param_groups[0]["lr"])
-    for start in range(0, len(order), cfg.batch_size):
-        chosen = order[start:start + cfg.batch_size]
+    for chosen in batches:
         y_global = step.item_targets[chosen].to(device)
         denom = weight[y_global].sum() if weight is not None else torch.tensor(float(len(chosen)), device=device)
         local = distributed.shard(chosen, ctx)

@@ -110,8 +110,17 @@ def train(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, *, folds: i
             report["baseline"] = base
             say(f"eGeMAPS + SVM baseline on the same folds: UA {base['mean']['UA']:.3f} +- {base['std']['UA']:.3f}"
                 f" (model: {cv['mean']['UA']:.3f} +- {cv['std']['UA']:.3f}; chance {1 / len(labels):.3f})")
+            if "unadapted" in cv:  # the adapted model's peer: the baseline normalised by each speaker's clips too
+                normed = evaluate_baseline(train_set, folds, grouped, cfg.seed, progress=progress, speaker_norm=True)
+                report["baseline_speaker_norm"] = normed
+                say(f"eGeMAPS + SVM with each speaker's features standardised by that speaker's clips: UA "
+                    f"{normed['mean']['UA']:.3f} +- {normed['std']['UA']:.3f}")
         say(f"{folds}-fold CV{' (speaker-independent)' if grouped else ''}: "
             + ", ".join(f"{k} {cv['mean'][k]:.3f} +- {cv['std'][k]:.3f}" for k in ("UA", "WA", "ACC")))
+        if "unadapted" in cv:
+            plain = cv["unadapted"]
+            say("adapted to each test speaker (AdaBN); clip by clip with the trained statistics: "
+                + ", ".join(f"{k} {plain['mean'][k]:.3f} +- {plain['std'][k]:.3f}" for k in ("UA", "WA", "ACC")))
 
     final_cfg, val = cfg, None
     if cfg.patience and folds > 1:  # every clip trains: as many epochs as the folds' early stopping chose

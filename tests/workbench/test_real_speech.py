@@ -128,6 +128,10 @@ def test_the_score_names_its_protocol_and_chance_for_every_card_shape():
     assert domain.score(older) == "UA 0.58 ± 0.08 speaker-independent 5-fold CV · chance 0.33"
     loso = card({"cv": cv | {"protocol": "leave-one-speaker-out (5 speakers)"}})
     assert domain.score(loso) == "UA 0.58 ± 0.08 leave-one-speaker-out · chance 0.33"
+    adapted = card({"cv": cv | {"protocol": "leave-one-speaker-out (5 speakers); each test speaker's clips ...",
+                                "unadapted": {"mean": {"UA": 0.614}, "std": {"UA": 0.077}}}})
+    assert domain.score(adapted) == ("UA 0.61 ± 0.08 leave-one-speaker-out · 0.58 adapted to each speaker's clips · "
+                                     "chance 0.33")
     held_out = card({"held_out": {"UA": 0.8958}}, ("angry", "happy", "neutral", "sad"))
     assert domain.score(held_out) == "held-out UA 0.90 · chance 0.25"
     assert domain.score(card({})) is None and domain.summary(card({})) is None
