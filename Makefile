@@ -101,7 +101,7 @@ real-models: $(STAMP)
 	  --gain-db 6 --speaker-batches --out build/real-models/polish-cnn-eca
 	$(REAL_TRAIN) --model cnn-atn --model-cfg 'channels=[32,32,32]' kernel=9 pool=2 attn_dim=64 scaled=true cmn=true \
 	  query=mean --seconds 1.0 --epochs 40 --lr 3e-3 --vtlp 0.1 --freq-mask 8 --time-mask 20 --gain-db 6 \
-	  --speed 0.1 --reverb 0.3 --speaker-batches --out build/real-models/polish-cnn-atn
+	  --speed 0.1 --reverb 0.3 --out build/real-models/polish-cnn-atn
 	@for m in $(REAL_MODELS); do rm -rf assets/models/$$m && cp -r build/real-models/$$m/model assets/models/$$m; done
 
 # Localisation on the real planted-cue set: every fold model of `make real-models` on the speakers it never heard.

@@ -192,6 +192,12 @@ def _evaluate(args: argparse.Namespace) -> None:
                      f"WA {result['WA']:.3f}").savefig(out / "confusion.png", dpi=120)
     print(f"UA {result['UA']:.3f} (chance {result['chance_UA']:.3f}), WA {result['WA']:.3f}, ACC {result['ACC']:.3f} "
           f"on {result['n']} clips; wrote {out}")
+    if "adaptation" in result:
+        found = result["adaptation"]
+        left = ", ".join(f"{s} ({n} clips)" for s, n in found["unadapted"].items())
+        print(f"each speaker's clips predicted with BatchNorm statistics of that speaker's clips (AdaBN): "
+              f"{len(found['speakers']) - len(found['unadapted'])} of {len(found['speakers'])} speakers"
+              + (f"; as trained: {left}" if left else ""))
     if result["n_unknown"]:
         counts = ", ".join(f"{label}: {n}" for label, n in result["unknown_labels"].items())
         print(f"{result['n_unknown']} clips with labels the model does not know ({counts}) were not scored")

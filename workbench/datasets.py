@@ -143,13 +143,15 @@ def _sweep(keep: Path, max_age_s: float = UPLOAD_TTL_S, staging_age_s: float = S
 
 
 def submit(loaded: Loaded, manifest: Manifest, *, methods: Sequence[str] = ("gradcam",),
-           max_clips: int | None = None) -> Job:
-    """Start (or find) the dataset analysis of ``manifest``; its value is a ``DatasetAnalysis``."""
+           max_clips: int | None = None, adapt_speakers: bool = False) -> Job:
+    """Start (or find) the dataset analysis of ``manifest``; its value is a ``DatasetAnalysis``. With
+    ``adapt_speakers`` each speaker's clips are analysed by the model adapted to them (AdaBN, core.training.adapt)."""
     methods = tuple(methods)
-    key = f"dataset:{loaded.hash}:{dataset_key(manifest, loaded.card, methods, max_clips)}"
+    analysis_key = dataset_key(manifest, loaded.card, methods, max_clips, adapt_speakers=adapt_speakers)
+    key = f"dataset:{loaded.hash}:{analysis_key}"
 
     def compute(progress):
         return analyze_dataset(loaded.model, loaded.card, manifest, methods=methods, max_clips=max_clips,
-                               device="auto", progress=progress)
+                               device="auto", progress=progress, adapt_speakers=adapt_speakers)
 
     return state.runner().submit(key, compute, label=f"Dataset analysis of {manifest.root.name}")

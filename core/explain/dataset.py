@@ -8,10 +8,17 @@ weights (S0) and, when the corpus has planted-cue clips, the localisation table.
 
 Clips that cannot be decoded are listed in ``skipped`` with their reason instead of failing the
 run; clips whose label the model does not know are predicted but left out of the metrics.
+
+With ``adapt_speakers`` every figure is the speaker-adapted model's (``core.training.adapt``, AdaBN), as
+``core.training.loop.evaluate`` scores a model trained with ``speaker_batches``: each named speaker with at least
+``MIN_CLIPS`` analysed clips gets a copy of the model with BatchNorm statistics of those clips (labels unused),
+and that copy predicts, explains, embeds and gates (ECA) each of the speaker's clips, and explains the speaker's
+planted-cue clips for the localisation table; every other clip gets the trained model.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from dataclasses import dataclass, field, replace
@@ -25,11 +32,13 @@ from core import devices
 from core.audio import load_audio
 from core.checkpoint import Card
 from core.data.corpora import Manifest
-from core.errors import AudioError, CorpusError
+from core.errors import AudioError, ConfigError, CorpusError
 from core.explain.analysis import Settings, analyze, card_fields
 from core.explain.subject import model_lock
 from core.explain.eca import EcaProfile, eca_profiles
-from core.explain.tables import localisation_table
+from core.explain.tables import cue_rows, localisation_results, summarise_localisation
+from core.training import adapt
+from core.training.loop import decode
 from core.training.metrics import confusion_matrix, summary
 
 Progress = Callable[[float, str], None]
@@ -54,6 +63,8 @@ class DatasetAnalysis:
     key: str
     #: label the model has no class for -> its clips (``true`` is -1 there): predicted, shown, never scored
     unknown_paths: dict[str, list[str]] = field(default_factory=dict)
+    #: ``core.training.adapt.report`` when each speaker's clips were analysed by a model adapted to that speaker
+    adaptation: dict | None = None
 
     def cell(self, true_label: int, predicted_label: int) -> list[str]:
         """The clips in one cell of the confusion matrix (for listening)."""
@@ -83,18 +94,21 @@ class DatasetAnalysis:
 
 
 def dataset_key(manifest: Manifest, card: Card, methods: Sequence[str], max_clips: int | None,
-                settings: Settings = Settings()) -> str:
-    """Cache key: the clip list (paths and sizes), the weights hash and the settings."""
-    rows = [(str(r.path), r.label, r.path.stat().st_size if r.path.exists() else -1) for r in manifest.rows]
-    payload = json.dumps([rows, card.weights_sha256, sorted(methods), max_clips, settings.to_dict()], sort_keys=True,
-                         default=str)
+                settings: Settings = Settings(), adapt_speakers: bool = False) -> str:
+    """Cache key: the clip list (paths, sizes and speakers), the weights hash, the settings and whether to adapt to
+    speakers (adapted and trained figures of one corpus differ)."""
+    rows = [(str(r.path), r.label, r.speaker, r.path.stat().st_size if r.path.exists() else -1) for r in manifest.rows]
+    payload = json.dumps([rows, card.weights_sha256, sorted(methods), max_clips, settings.to_dict(),
+                          {"adapt_speakers": bool(adapt_speakers)}], sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
 def analyze_dataset(model, card: Card, manifest: Manifest, *, methods: Sequence[str] = ("gradcam",),
                     device: str = "auto", max_clips: int | None = None, settings: Settings = Settings(),
-                    progress: Progress | None = None) -> DatasetAnalysis:
-    """Analyse every clip of ``manifest`` (planted-cue rows only feed the localisation table)."""
+                    progress: Progress | None = None, adapt_speakers: bool = False) -> DatasetAnalysis:
+    """Analyse every clip of ``manifest`` (planted-cue rows only feed the localisation table); with
+    ``adapt_speakers``, each clip by its speaker's adapted model (module docstring). The shared ``model`` is
+    never changed: adapted models are copies."""
     report = progress or (lambda fraction, message: None)
     rows = [r for r in manifest.rows if r.extra.get("split") != "cue"][:max_clips]
     if not rows:
@@ -102,7 +116,13 @@ def analyze_dataset(model, card: Card, manifest: Manifest, *, methods: Sequence[
     labels, cfg = card_fields(card)[:2]
     target_device = devices.for_model(model, device)
     label_index = {name: i for i, name in enumerate(labels)}
+    key = dataset_key(manifest, card, methods, max_clips, settings=settings, adapt_speakers=adapt_speakers)
     settings = replace(settings, audio=False)
+    adapted, adaptation = {}, None
+    if adapt_speakers:
+        report(0.0, "adapting BatchNorm to each speaker")
+        adapted, adaptation = adapted_models(model, card, replace(manifest, rows=tuple(rows)), target_device)
+    model_of = lambda speaker: adapted.get(speaker, model)  # noqa: E731
 
     paths, true, probs, embeddings, features_seen, skipped = [], [], [], [], [], {}
     unknown_paths: dict[str, list[str]] = {}
@@ -117,16 +137,17 @@ def analyze_dataset(model, card: Card, manifest: Manifest, *, methods: Sequence[
             continue
         y = label_index.get(row.label, -1)
         explain_settings = replace(settings, target=y if y >= 0 else None)
-        analysis = analyze(clip, model, card, methods=methods, settings=explain_settings, device=target_device)
+        clip_model = model_of(row.speaker)
+        analysis = analyze(clip, clip_model, card, methods=methods, settings=explain_settings, device=target_device)
         features = torch.as_tensor(analysis.spectrogram, device=target_device)[None]
-        with model_lock(model), torch.no_grad():
-            embeddings.append(model.embed(features)[0].float().cpu().numpy())
+        with model_lock(clip_model), torch.no_grad():
+            embeddings.append(clip_model.embed(features)[0].float().cpu().numpy())
         paths.append(str(row.path))
         true.append(y)
         if y < 0:
             unknown_paths.setdefault(row.label, []).append(str(row.path))
         probs.append(analysis.probabilities)
-        features_seen.append((features, y))
+        features_seen.append((features, y, clip_model))
         band_hz = analysis.band_hz
         for name, m in analysis.maps.items():
             if name in profiles and y >= 0:  # per-emotion profiles, like the metrics, need a known label
@@ -147,13 +168,13 @@ def analyze_dataset(model, card: Card, manifest: Manifest, *, methods: Sequence[
     eca = None
     if model.spec.eca_taps and known.any():
         report(0.86, "ECA channel weights")
-        eca = eca_profiles(model, [(f, [y]) for f, y in features_seen if y >= 0], labels)
+        eca = _eca(features_seen, labels)
 
     localisation = None
     if any(r.extra.get("cue_start") for r in manifest.rows):
         report(0.88, "localisation on the planted-cue clips")
-        table = localisation_table(model, card, manifest, methods=methods, settings=settings, device=target_device,
-                                   progress=lambda f: report(0.88 + 0.08 * f, "localisation on the planted-cue clips"))
+        table = _localisation(model_of, card, manifest, methods, settings, target_device,
+                              lambda f: report(0.88 + 0.08 * f, "localisation on the planted-cue clips"))
         localisation = [{"method": name} | row for name, row in table.items()]
 
     report(0.97, "t-SNE of the embeddings")
@@ -163,9 +184,87 @@ def analyze_dataset(model, card: Card, manifest: Manifest, *, methods: Sequence[
         labels=tuple(labels), paths=paths, true=true_arr, predicted=predicted, probabilities=prob_arr,
         confusion=confusion, metrics=metrics, embeddings=emb, tsne=layout, band_hz=band_hz,
         frequency_profiles={m: {k: np.mean(v, axis=0) for k, v in per.items()} for m, per in profiles.items()},
-        eca=eca, localisation=localisation, skipped=skipped, key=dataset_key(manifest, card, methods, max_clips),
-        unknown_paths=dict(sorted(unknown_paths.items())),
+        eca=eca, localisation=localisation, skipped=skipped, key=key,
+        unknown_paths=dict(sorted(unknown_paths.items())), adaptation=adaptation,
     )
+
+
+def adapted_models(model, card: Card, manifest: Manifest, device: torch.device) -> tuple[dict, dict]:
+    """(``{speaker: adapted copy of model}``, ``adapt.report``) for the clips of ``manifest`` that decode, cut and
+    padded as the model was trained (``core.training.loop.decode``); clips that do not decode are left to the
+    analysis loop, which lists them as skipped."""
+    if not adapt.batchnorms(model):
+        raise ConfigError(f"This {card.model} model has no BatchNorm layers, so adapting it to each speaker (AdaBN) "
+                          "has nothing to adapt; analyse the corpus without speaker adaptation.")
+    if all(r.speaker == "unknown" for r in manifest.rows):
+        raise CorpusError("Speaker adaptation estimates each speaker's statistics from that speaker's clips, and "
+                          f"{manifest.root} names no speakers. Name them (a speaker column in a manifest.csv), or "
+                          "analyse without adapting to speakers.")
+    rows = tuple(r for r in manifest.rows if _decodes(r.path))
+    if not rows:
+        return {}, adapt.report([], {})
+    seconds = float((card.training or {}).get("seconds") or 3.0)  # as core.training.loop.evaluate reads a card
+    data = decode(replace(manifest, rows=rows), None, seconds=seconds, sample_rate=card.features.sample_rate,
+                  padding=card.padding)
+    speakers = [r.speaker for r in rows]
+    with model_lock(model):  # the shared model is copied once, under its lock (no other thread's hooks in it)
+        own = copy.deepcopy(model).eval()
+    models = adapt.speaker_models(own, data.waves, speakers, card.features, device=device)
+    return models, adapt.report(speakers, models)
+
+
+def _decodes(path) -> bool:
+    try:
+        load_audio(path)
+        return True
+    except AudioError:
+        return False
+
+
+def _by_model(items, model_of_item) -> list[tuple[torch.nn.Module, list]]:
+    """``items`` grouped by the model that handles each, in first-seen order."""
+    groups: dict[int, tuple[torch.nn.Module, list]] = {}
+    for item in items:
+        chosen = model_of_item(item)
+        groups.setdefault(id(chosen), (chosen, []))[1].append(item)
+    return list(groups.values())
+
+
+def _eca(features_seen, labels: Sequence[str]) -> dict[str, EcaProfile]:
+    """Per-emotion ECA gates of the known-label clips, each clip gated by the model that analysed it."""
+    scored = [(f, y, m) for f, y, m in features_seen if y >= 0]
+    parts = [eca_profiles(m, [(f, [y]) for f, y, _ in group], labels)
+             for m, group in _by_model(scored, lambda item: item[2])]
+    return parts[0] if len(parts) == 1 else _pooled(parts)
+
+
+def _pooled(parts: list[dict[str, EcaProfile]]) -> dict[str, EcaProfile]:
+    """ECA profiles over disjoint sets of clips merged into the profile of all of them (count-weighted mean, and
+    the std from the pooled second moment)."""
+    pooled = {}
+    for tap in parts[0]:
+        each = [p[tap] for p in parts]
+        count = sum(p.count for p in each)
+        n = np.maximum(count, 1)[:, None]
+        mean = sum(p.count[:, None] * p.mean for p in each) / n
+        square = sum(p.count[:, None] * (p.std ** 2 + p.mean ** 2) for p in each) / n
+        pooled[tap] = EcaProfile(tap, each[0].labels, mean, np.sqrt(np.maximum(square - mean ** 2, 0.0)), count)
+    return pooled
+
+
+def _localisation(model_of, card: Card, manifest: Manifest, methods: Sequence[str], settings: Settings,
+                  device: torch.device, progress: Callable[[float], None]) -> dict[str, dict[str, float]]:
+    """``core.explain.tables.localisation_table`` with each planted-cue clip explained by its speaker's model."""
+    cues = cue_rows(manifest).rows
+    per_method: dict[str, list] = {}
+    done = 0
+    for chosen, rows in _by_model(cues, lambda row: model_of(row.speaker)):
+        part = localisation_results(chosen, card, replace(manifest, rows=tuple(rows)), methods, settings, device,
+                                    lambda f, d=done, n=len(rows): progress((d + f * n) / len(cues)))
+        for name, results in part.items():
+            per_method.setdefault(name, []).extend(results)
+        done += len(rows)
+    return summarise_localisation(per_method)
 
 
 def tsne(embeddings: np.ndarray, seed: int = 0) -> np.ndarray | None:

@@ -115,11 +115,13 @@ def train(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, *, folds: i
                 report["baseline_speaker_norm"] = normed
                 say(f"eGeMAPS + SVM with each speaker's features standardised by that speaker's clips: UA "
                     f"{normed['mean']['UA']:.3f} +- {normed['std']['UA']:.3f}")
-        say(f"{folds}-fold CV{' (speaker-independent)' if grouped else ''}: "
+        adapted = "unadapted" in cv
+        say(f"{folds}-fold CV{' (speaker-independent)' if grouped else ''}"
+            + (", each test speaker adapted to (AdaBN)" if adapted else "") + ": "
             + ", ".join(f"{k} {cv['mean'][k]:.3f} +- {cv['std'][k]:.3f}" for k in ("UA", "WA", "ACC")))
-        if "unadapted" in cv:
+        if adapted:
             plain = cv["unadapted"]
-            say("adapted to each test speaker (AdaBN); clip by clip with the trained statistics: "
+            say("the same folds clip by clip, with the trained statistics (as the pages predict one clip): "
                 + ", ".join(f"{k} {plain['mean'][k]:.3f} +- {plain['std'][k]:.3f}" for k in ("UA", "WA", "ACC")))
 
     final_cfg, val = cfg, None

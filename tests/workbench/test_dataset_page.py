@@ -116,3 +116,55 @@ def test_clips_of_a_label_the_model_lacks_are_counted_shown_not_scored_and_chanc
     cell.select_index(index).run()
     assert not at.exception
     assert any(m.value.startswith(f"`{fearful}`") for m in at.markdown)  # listed with its probabilities, to listen to
+
+
+ADAPT = "Adapt to each speaker (AdaBN)"
+
+
+def _adapt_box(at):
+    return [c for c in at.checkbox if c.label == ADAPT]
+
+
+def test_speaker_adaptation_is_offered_and_the_results_say_whether_they_were_adapted():
+    at = go(start(), "dataset")
+    at.selectbox(key="dataset_split").select("test").run()
+    at.number_input(key="dataset_limit").set_value(20).run()  # the test split's 16 clips of demo-13, 4 of demo-14
+    [box] = _adapt_box(at)
+    assert box.value is False  # the demo card did not train with speaker batches
+    assert "BatchNorm statistics" in box.help and "at least 8 clips" in box.help and "Explain page" in box.help
+    at.button(key="dataset_run").click().run()
+    assert not at.exception and not at.error
+    assert any(c.value.startswith("Not adapted to speakers") for c in at.caption)
+    assert not any("AdaBN" in i.value for i in at.info)
+
+    _adapt_box(at)[0].check().run()
+    at.button(key="dataset_run").click().run()  # a job of its own: the key holds the flag
+    assert not at.exception and not at.error
+    [note] = [i.value for i in at.info if "AdaBN" in i.value]
+    assert "1 speaker adapted" in note and "1 speaker left as trained (fewer than 8 clips)" in note
+    assert not any(c.value.startswith("Not adapted to speakers") for c in at.caption)
+
+
+@pytest.fixture
+def speaker_batches_model(demo_model, tmp_path, monkeypatch):
+    """The demo cnn-eca under a card saying it trained with speaker batches, offered through SERWB_MODELS."""
+    from dataclasses import replace
+
+    from core import checkpoint
+
+    model, card = demo_model
+    folder = tmp_path / "models" / "speaker-batches"
+    checkpoint.save(model, replace(card, training=dict(card.training) | {"speaker_batches": True}), folder)
+    monkeypatch.setenv("SERWB_MODELS", str(tmp_path / "models"))
+    return folder
+
+
+def test_adaptation_defaults_to_the_cards_speaker_batches_and_needs_named_speakers(speaker_batches_model):
+    at = go(start(model=speaker_batches_model), "dataset")
+    [box] = _adapt_box(at)
+    assert box.value is True
+    at.radio(key="dataset_source").set_value("uploads").run()
+    files = sorted((ROOT / "assets" / "demo" / "test").rglob("*.wav"))[:3]
+    at.file_uploader(key="dataset_uploads").set_value([(f.name, f.read_bytes(), "audio/wav") for f in files]).run()
+    assert not at.error and at.button(key="dataset_run")
+    assert not _adapt_box(at)  # clips named by emotion only: no speaker to adapt to

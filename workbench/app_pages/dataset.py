@@ -4,7 +4,9 @@ Confusion matrix (click a cell to list its clips for listening), t-SNE of the mo
 coloured by emotion (S1), per-emotion frequency-attribution profiles (S3), localisation on the
 planted-cue clips, and an export. Everything comes from ``core.explain.dataset.analyze_dataset``,
 run as a shared background job with its progress; results are cached by clip list, model and
-settings, and the last result stays in the session.
+settings, and the last result stays in the session. A model with BatchNorm layers can be adapted to
+each named speaker of the corpus (AdaBN, ``core.training.adapt``), as ``core.training.evaluate`` scores
+a model trained with speaker batches; the results say whether they were.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import streamlit as st
 
 from core.errors import SerwbError
 from core.explain import export
+from core.training.adapt import MIN_CLIPS, adapts, batchnorms
 from workbench import analyses, checkpoints, datasets, domain, state
 from workbench.components import dataset_figures
 from workbench.components.errors import show_error
@@ -27,6 +30,10 @@ RESULT = "dataset_result"  # (job key, DatasetAnalysis, source text, model card,
 PENDING = "dataset_pending"  # (job, source text, model card, model hash) of an analysis still running
 CELL = "dataset_cell"
 PAGE = 8  # clips listed (with players) per page of a confusion cell
+ADAPT_HELP = (f"Each speaker's clips are predicted and explained by a copy of the model whose BatchNorm statistics "
+              f"are those of that speaker's own clips (labels unused); a speaker needs at least {MIN_CLIPS} clips, "
+              "others stay as trained. A single clip on the Explain page is always predicted with the trained "
+              "statistics.")
 
 st.title("Analyse a dataset")
 loaded, error = state.current_model()
@@ -70,11 +77,16 @@ if manifest is not None:
     if split != "all":
         manifest = manifest.filter(split=[split, "cue"])
     cue = sum(1 for r in manifest.rows if r.extra.get("split") == "cue")
+    named = any(r.speaker != "unknown" for r in manifest.rows if r.extra.get("split") != "cue")
+    offer_adapt = bool(batchnorms(loaded.model)) and named  # AdaBN needs BatchNorm layers and named speakers
+    adapt = offer_adapt and st.checkbox("Adapt to each speaker (AdaBN)", value=adapts(loaded.card),
+                                        key=f"dataset_adapt:{loaded.hash[:12]}", help=ADAPT_HELP)
     st.caption(f"{domain.count(len(manifest) - cue, 'clip')} ({manifest.corpus}) to analyse" +
                (f", plus {domain.count(cue, 'planted-cue clip')} for the localisation table" if cue else "") +
                (f"; {manifest.skipped} file(s) left out" if manifest.skipped else "") + ".")
     if st.button("Analyse", type="primary", icon=":material/play_arrow:", key="dataset_run"):
-        job = datasets.submit(loaded, manifest, methods=methods or offered[:1], max_clips=int(limit) or None)
+        job = datasets.submit(loaded, manifest, methods=methods or offered[:1], max_clips=int(limit) or None,
+                              adapt_speakers=adapt)
         st.session_state[PENDING] = (job, f"{manifest.root} ({split})", loaded.card, loaded.hash)
 
 if PENDING in st.session_state:  # kept across reruns, so a click elsewhere mid-analysis loses nothing
@@ -90,6 +102,21 @@ if PENDING in st.session_state:  # kept across reruns, so a click elsewhere mid-
 if RESULT not in st.session_state:
     st.info("Pick a folder or upload clips, then press Analyse.", icon=":material/info:")
     st.stop()
+
+
+def adaptation_note(adaptation: dict | None) -> str:
+    """Whether (and for how many speakers) the figures come from speaker-adapted models."""
+    if adaptation is None:
+        return "Not adapted to speakers: every clip was predicted by the model as trained."
+    left = adaptation["unadapted"]
+    adapted = [s for s in adaptation["speakers"] if s not in left]
+    few = [s for s in left if s != "unknown"]
+    nameless = left.get("unknown", 0)
+    return (f"Adapted to each speaker (AdaBN): {domain.count(len(adapted), 'speaker')} adapted, with BatchNorm "
+            f"statistics of their own clips; {domain.count(len(few), 'speaker')} left as trained (fewer than "
+            f"{adaptation['min_clips']} clips)"
+            + (f"; {domain.count(nameless, 'clip')} of no named speaker predicted as trained" if nameless else "")
+            + ".")
 
 
 def _select_cell():
@@ -127,6 +154,12 @@ def results_view(path: str) -> None:
     if "UA" in result.metrics:
         st.caption(f"UA {result.metrics['UA']:.2f} (chance {chance:.2f}): a constant or random guess scores about "
                    "the chance level, whatever the class balance.")
+    if result.adaptation is not None:
+        st.info(adaptation_note(result.adaptation), icon=":material/record_voice_over:")
+    else:
+        st.caption(adaptation_note(None) + (" This model trained with speaker batches, so its card's figures are "
+                                            "adapted ones: tick *Adapt to each speaker (AdaBN)* and press Analyse to "
+                                            "compare." if adapts(card) else ""))
     if unknown:
         listed = ", ".join(f"{domain.count(n, 'clip')} labelled {label}" for label, n in unknown.items())
         st.info(f"{listed}: this model has no such class (it knows {', '.join(result.labels)}); they are predicted "
@@ -186,7 +219,8 @@ def results_view(path: str) -> None:
 
     st.download_button(
         "Export (ZIP: figures, PDF report, arrays, JSON)",
-        data=lambda: export.dataset_zip(result, card=card, checkpoint_hash=model_hash, source=described),
+        data=lambda: export.dataset_zip(result, card=card, checkpoint_hash=model_hash, source=described,
+                                        extra={"adaptation": result.adaptation}),
         file_name="serwb-dataset.zip", mime="application/zip", icon=":material/archive:", on_click="ignore",
         key="export_dataset",
     )

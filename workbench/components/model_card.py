@@ -302,6 +302,17 @@ def _cv(metrics: Mapping, labels) -> None:
     base = base if isinstance(base, Mapping) and "UA" in (base.get("mean") or {}) else None
     base_folds = {tuple(f.get("test_speakers") or ()): f for f in (base or {}).get("folds") or []
                   if isinstance(f, Mapping)}
+    normed = metrics.get("baseline_speaker_norm")
+    normed = normed if isinstance(normed, Mapping) and "UA" in (normed.get("mean") or {}) else None
+    normed_folds = {tuple(f.get("test_speakers") or ()): f for f in (normed or {}).get("folds") or []
+                    if isinstance(f, Mapping)}
+    plain = cv.get("unadapted") if isinstance(cv.get("unadapted"), Mapping) else None
+    if plain is not None and "UA" in (plain.get("mean") or {}):
+        std_ua = (plain.get("std") or {}).get("UA")
+        st.caption("Adapted to each held-out speaker (AdaBN): every BatchNorm layer normalised by the statistics of "
+                   "that speaker's own clips, labels unused, which needs a corpus of the speaker. One clip on its own "
+                   f"(the Explain page) is predicted with the trained statistics: UA {plain['mean']['UA']:.2f}"
+                   + (f" ± {std_ua:.2f}" if std_ua is not None else "") + " on the same folds.")
     folds = [f for f in cv.get("folds") or [] if isinstance(f, Mapping)]
     if folds:
         named = [len(f.get("test_speakers") or ()) for f in folds]
@@ -310,18 +321,28 @@ def _cv(metrics: Mapping, labels) -> None:
             speakers = tuple(f.get("test_speakers") or ())
             row = ({"speaker": ", ".join(speakers)} if any(named) else {"fold": f.get("fold", i)}) \
                 | {"UA": f.get("UA"), "WA": f.get("WA"), "clips": f.get("test_clips")}
+            if isinstance(f.get("unadapted"), Mapping):  # AdaBN: the same fold clip by clip, as one upload is
+                row["UA clip by clip"] = f["unadapted"].get("UA")
             if base_folds:
                 row["baseline UA"] = (base_folds.get(speakers) or {}).get("UA")
+            if normed_folds:
+                row["speaker-normalised baseline UA"] = (normed_folds.get(speakers) or {}).get("UA")
             rows.append(row)
         st.markdown("**Per held-out speaker**" if all(n == 1 for n in named)
                     else "**Per fold** (its held-out speakers)" if any(named) else "**Per fold**")
         st.dataframe(pd.DataFrame(rows).dropna(axis=1, how="all"), hide_index=True, width="stretch",
                      column_config={c: st.column_config.NumberColumn(c, format="%.2f")
-                                    for c in ("UA", "WA", "baseline UA")})
+                                    for c in ("UA", "WA", "UA clip by clip", "baseline UA",
+                                              "speaker-normalised baseline UA")})
     if base is not None:
         std_ua = (base.get("std") or {}).get("UA")
-        st.caption(f"Peer baseline on the same folds: {base.get('baseline') or 'eGeMAPS + SVM'}, "
-                   f"UA {base['mean']['UA']:.2f}" + (f" ± {std_ua:.2f}" if std_ua is not None else ""))
+        text = (f"Peer baseline on the same folds: {base.get('baseline') or 'eGeMAPS + SVM'}, "
+                f"UA {base['mean']['UA']:.2f}" + (f" ± {std_ua:.2f}" if std_ua is not None else ""))
+        if normed is not None:
+            std_n = (normed.get("std") or {}).get("UA")
+            text += (f"; with each speaker's features standardised by that speaker's clips (the adapted model's "
+                     f"peer), UA {normed['mean']['UA']:.2f}" + (f" ± {std_n:.2f}" if std_n is not None else ""))
+        st.caption(text)
 
 
 def _scores(name: str, value: Mapping, labels) -> None:

@@ -122,3 +122,140 @@ def test_unknown_label_counts_their_predictions_and_the_chance_level_are_reporte
 def test_an_empty_manifest_is_a_clear_error(shipped, tmp_path):
     with pytest.raises(CorpusError, match="No clips"):
         analyze_dataset(*shipped, Manifest(root=tmp_path, corpus="csv", rows=()), device="cpu")
+
+
+# ----------------------------------------------------------------------------- speaker adaptation (AdaBN)
+
+
+@pytest.fixture(scope="module")
+def speaker_corpus(tone_corpus):
+    """The 20 tone clips (2.0-2.8 s, padded to the model's 3 s) of speakers s0 and s1 (8 each) and s2 (4 clips:
+    fewer than MIN_CLIPS)."""
+    manifest = load_manifest(tone_corpus("speakers", 2.0, 0.2))
+    rows = tuple(replace(r, speaker="s2") if r.path.stem.endswith("4") else r for r in manifest.rows)
+    return replace(manifest, rows=rows)
+
+
+@pytest.fixture(scope="module")
+def both_ways(shipped, speaker_corpus):
+    """(trained, adapted) analyses of the speaker corpus."""
+    model, card = shipped
+    return (analyze_dataset(model, card, speaker_corpus, device="cpu"),
+            analyze_dataset(model, card, speaker_corpus, device="cpu", adapt_speakers=True))
+
+
+def _speaker_features(card, manifest, speaker):
+    """Row indices and features (decoded as the model was trained) of one speaker's clips."""
+    from core.features import frontend
+    from core.training.loop import decode
+
+    index = [i for i, r in enumerate(manifest.rows) if r.speaker == speaker]
+    mine = replace(manifest, rows=tuple(manifest.rows[i] for i in index))
+    data = decode(mine, None, seconds=card.training["seconds"], sample_rate=card.features.sample_rate,
+                  padding=card.padding)
+    return index, frontend(card.features, "cpu")(data.waves)
+
+
+def test_adapted_probabilities_are_each_speakers_adabn_model(shipped, speaker_corpus, both_ways):
+    import torch
+
+    from core.training.adapt import MIN_CLIPS, adapted
+
+    model, card = shipped
+    trained, adapted_run = both_ways
+    assert adapted_run.paths == trained.paths == [str(r.path) for r in speaker_corpus.rows]
+    for speaker in ("s0", "s1"):
+        index, features = _speaker_features(card, speaker_corpus, speaker)
+        assert len(index) >= MIN_CLIPS
+        mine = adapted(model, [features])
+        with torch.no_grad():
+            expected = torch.softmax(mine(features), dim=-1).numpy()
+            embedded = mine.embed(features).numpy()
+        np.testing.assert_allclose(adapted_run.probabilities[index], expected, atol=1e-5)
+        np.testing.assert_allclose(adapted_run.embeddings[index], embedded, atol=1e-4)
+        assert np.abs(adapted_run.probabilities[index] - trained.probabilities[index]).max() > 1e-3
+    assert adapted_run.adaptation["speakers"] == {"s0": 8, "s1": 8, "s2": 4}
+    assert adapted_run.adaptation["unadapted"] == {"s2": 4} and adapted_run.adaptation["min_clips"] == MIN_CLIPS
+    assert trained.adaptation is None
+
+
+def test_a_speaker_below_min_clips_stays_as_trained_and_the_shared_model_is_untouched(shipped, speaker_corpus,
+                                                                                      both_ways):
+    model, card = shipped
+    trained, adapted_run = both_ways
+    few = [i for i, r in enumerate(speaker_corpus.rows) if r.speaker == "s2"]
+    np.testing.assert_allclose(adapted_run.probabilities[few], trained.probabilities[few], atol=1e-6)
+    again = analyze_dataset(model, card, replace(speaker_corpus, rows=speaker_corpus.rows[:4]), device="cpu")
+    np.testing.assert_allclose(again.probabilities, trained.probabilities[:4], atol=1e-6)  # shared model unchanged
+
+
+def test_adapted_eca_profiles_pool_each_clips_own_models_gates(shipped, speaker_corpus, both_ways):
+    from core.explain.eca import eca_gates
+    from core.training.adapt import adapted
+
+    model, card = shipped
+    _, adapted_run = both_ways
+    gates: dict[str, list] = {}
+    for speaker in ("s0", "s1", "s2"):
+        index, features = _speaker_features(card, speaker_corpus, speaker)
+        chosen = adapted(model, [features]) if speaker != "s2" else model
+        for tap, values in eca_gates(chosen, features).items():
+            gates.setdefault(tap, []).extend(zip(index, values))
+    for tap, profile in adapted_run.eca.items():
+        for label_index, label in enumerate(adapted_run.labels):
+            values = np.stack([g for i, g in gates[tap] if speaker_corpus.rows[i].label == label])
+            assert profile.count[label_index] == len(values)
+            np.testing.assert_allclose(profile.mean[label_index], values.mean(axis=0), atol=1e-5)
+            np.testing.assert_allclose(profile.std[label_index], values.std(axis=0), atol=1e-4)
+
+
+def test_adapted_and_trained_analyses_have_different_keys(shipped, speaker_corpus, both_ways):
+    from core.explain.dataset import dataset_key
+
+    _, card = shipped
+    trained, adapted_run = both_ways
+    assert trained.key != adapted_run.key
+    assert dataset_key(speaker_corpus, card, ("gradcam",), None) == trained.key
+    assert dataset_key(speaker_corpus, card, ("gradcam",), None, adapt_speakers=True) == adapted_run.key
+
+
+def test_adapting_needs_batchnorm_and_named_speakers(shipped, speaker_corpus):
+    from core.errors import ConfigError
+    from core.models import build
+
+    model, card = shipped
+    with pytest.raises(ConfigError, match="no BatchNorm layers"):
+        analyze_dataset(build("vggish", 4), card, speaker_corpus, device="cpu", adapt_speakers=True)
+    nameless = replace(speaker_corpus, rows=tuple(replace(r, speaker="unknown") for r in speaker_corpus.rows))
+    with pytest.raises(CorpusError, match="names no speakers"):
+        analyze_dataset(model, card, nameless, device="cpu", adapt_speakers=True)
+
+
+def test_adapted_metrics_match_evaluate_and_cue_clips_are_explained_by_their_speakers_model(shipped, demo_slice):
+    from core.explain.tables import localisation_results, summarise_localisation
+    from core.training.adapt import adapted
+
+    model, card = shipped
+    analysis = analyze_dataset(model, card, demo_slice, device="cpu", adapt_speakers=True)
+    plain = replace(demo_slice, rows=tuple(r for r in demo_slice.rows if r.extra.get("split") != "cue"))
+    reference = evaluate(model, plain, card=card, device="cpu", adapt_speakers=True)  # the card's adapted figure
+    assert analysis.metrics["UA"] == pytest.approx(reference["UA"])
+    assert np.array_equal(analysis.confusion, np.asarray(reference["confusion"]))
+    assert analysis.adaptation == reference["adaptation"] and analysis.adaptation["unadapted"] == {}
+
+    (speaker,) = analysis.adaptation["speakers"]  # the slice's 16 test clips are one speaker's
+    _, features = _speaker_features(card, plain, speaker)
+    mine = adapted(model, [features])
+    cues = [r for r in demo_slice.rows if r.extra.get("split") == "cue"]
+    per_method: dict[str, list] = {}
+    for chosen, rows in ((mine, [r for r in cues if r.speaker == speaker]),
+                         (model, [r for r in cues if r.speaker != speaker])):
+        assert rows
+        for name, results in localisation_results(chosen, card, replace(demo_slice, rows=tuple(rows)),
+                                                  ("gradcam",), device="cpu").items():
+            per_method.setdefault(name, []).extend(results)
+    expected = summarise_localisation(per_method)["gradcam"]
+    (row,) = analysis.localisation
+    assert row["clips"] == expected["clips"] == 3
+    assert row["inside_share"] == pytest.approx(expected["inside_share"], abs=1e-6)
+    assert row["pointing_accuracy"] == pytest.approx(expected["pointing_accuracy"])

@@ -122,6 +122,7 @@ def test_serwb_train_with_speaker_batches_records_them_and_evaluation_adapts(ton
                      "--device", "cpu", "--quiet", *flag]) == 0
         result = json.loads((tmp_path / "ev" / "metrics.json").read_text())
         assert ("adaptation" in result) == adapted_there
+        assert ("(AdaBN): 2 of 2 speakers" in capsys.readouterr().out) == adapted_there
         if adapted_there:
             assert result["adaptation"]["speakers"] == {"s0": 12, "s1": 8}
     unnamed = tmp_path / "unnamed"  # the same clips in a manifest without a speaker column
