@@ -256,7 +256,7 @@ def input_text(training: Mapping, features: FeatureConfig | None = None) -> str 
 
 def _cv_name(metrics: Mapping) -> str:
     """ "leave-one-speaker-out (5 speakers) cross-validation", "speaker-independent 5-fold cross-validation"."""
-    name = domain.cv_protocol(metrics) or "cross-validation"
+    name = (domain.cv_protocol(metrics) or "cross-validation").split(";", 1)[0]  # AdaBN: said by the scores' caption
     return name if "cross-validation" in name else f"{name} cross-validation"
 
 
