@@ -10,9 +10,8 @@ used, and nothing is trained; the model is copied, so the shipped weights and an
 
 It needs several clips of the speaker (a corpus, not one upload), and those clips should span the emotions, as a
 corpus's do: statistics of a speaker who is angry in every clip would normalise the anger away. And it needs a model
-with BatchNorm layers. A model trained
-with ``speaker_batches`` (each training batch one speaker's clips, ``core.training.loop``) saw per-speaker
-statistics in every training step too, so train and test normalise alike.
+with BatchNorm layers. A model trained with ``speaker_batches`` (each training batch one speaker's clips,
+``core.training.loop``) saw per-speaker statistics in every training step too, so train and test normalise alike.
 """
 
 from __future__ import annotations

@@ -104,14 +104,16 @@ def train(manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, *, folds: i
         report["cv"] = cv
         report["protocol"] = protocol or f"{cv['protocol']}; final model trained on every clip"
         if baseline == "egemaps" and ctx.is_main:
-            from core.baseline import evaluate_baseline
+            from core.baseline import egemaps_features, evaluate_baseline
 
-            base = evaluate_baseline(train_set, folds, grouped, cfg.seed, progress=progress)
+            features = egemaps_features(train_set, progress=progress)  # once, for the plain and normalised runs
+            base = evaluate_baseline(train_set, folds, grouped, cfg.seed, progress=progress, features=features)
             report["baseline"] = base
             say(f"eGeMAPS + SVM baseline on the same folds: UA {base['mean']['UA']:.3f} +- {base['std']['UA']:.3f}"
                 f" (model: {cv['mean']['UA']:.3f} +- {cv['std']['UA']:.3f}; chance {1 / len(labels):.3f})")
             if "unadapted" in cv:  # the adapted model's peer: the baseline normalised by each speaker's clips too
-                normed = evaluate_baseline(train_set, folds, grouped, cfg.seed, progress=progress, speaker_norm=True)
+                normed = evaluate_baseline(train_set, folds, grouped, cfg.seed, progress=progress, features=features,
+                                           speaker_norm=True)
                 report["baseline_speaker_norm"] = normed
                 say(f"eGeMAPS + SVM with each speaker's features standardised by that speaker's clips: UA "
                     f"{normed['mean']['UA']:.3f} +- {normed['std']['UA']:.3f}")

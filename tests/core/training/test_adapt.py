@@ -117,14 +117,19 @@ def test_serwb_train_with_speaker_batches_records_them_and_evaluation_adapts(ton
     assert card.training["speaker_batches"] is True
     held_out = json.loads((out / "metrics.json").read_text())["held_out"]
     assert len(held_out["adaptation"]["speakers"]) == 1 and held_out["adaptation"]["unadapted"] == {}
+    results = []
     for flag, adapted_there in (([], True), (["--no-adapt-speakers"], False)):
         assert main(["evaluate", str(out / "model"), "--corpus", str(corpus), "--out", str(tmp_path / "ev"),
                      "--device", "cpu", "--quiet", *flag]) == 0
         result = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+        results.append(result)
         assert ("adaptation" in result) == adapted_there
         assert ("(AdaBN): 2 of 2 speakers" in capsys.readouterr().out) == adapted_there
         if adapted_there:
             assert result["adaptation"]["speakers"] == {"s0": 12, "s1": 8}
+    # the adapted run also scores the trained statistics, as the unadapted run does
+    assert results[0]["adaptation"]["unadapted_scores"]["UA"] == results[1]["UA"]
+    assert results[0]["adaptation"]["unadapted_scores"]["per_class_recall"] == results[1]["per_class_recall"]
     unnamed = tmp_path / "unnamed"  # the same clips in a manifest without a speaker column
     unnamed.mkdir()
     rows = [line.split(",")[:2] for line in (corpus / "manifest.csv").read_text().splitlines()]
@@ -137,3 +142,24 @@ def test_serwb_train_with_speaker_batches_records_them_and_evaluation_adapts(ton
     assert main(["evaluate", str(out / "model"), "--corpus", str(unnamed), "--out", str(tmp_path / "ev3"),
                  "--device", "cpu", "--quiet", "--adapt-speakers"]) == 1
     assert "names no speakers" in capsys.readouterr().err
+
+
+def test_speaker_independent_folds_report_adapted_and_clip_by_clip_scores_and_both_baselines(tone_corpus, tmp_path):
+    import json
+
+    from core.cli import main
+
+    corpus, out = tone_corpus("folds", 0.6, 0.15), tmp_path / "run"
+    assert main(["train", "--model", "cnn-eca", "--model-cfg", "n=1", "--corpus", str(corpus), "--out", str(out),
+                 "--epochs", "1", "--batch-size", "4", "--seconds", "1.0", "--speaker-batches", "--folds", "2",
+                 "--grouped", "--baseline", "egemaps", "--device", "cpu", "--quiet"]) == 0
+    report = json.loads((out / "metrics.json").read_text())
+    cv = report["cv"]
+    assert cv["protocol"].startswith("leave-one-speaker-out (2 speakers); ") and "AdaBN" in cv["protocol"]
+    for fold in cv["folds"]:  # each fold: its adapted scores, and the same clips with the trained statistics
+        assert fold["adaptation"]["unadapted"] == {} and "unadapted_scores" not in fold["adaptation"]
+        assert set(fold["unadapted"]) == {"UA", "WA", "ACC", "F1", "per_class_recall"}
+    assert cv["unadapted"]["mean"]["UA"] == pytest.approx(sum(f["unadapted"]["UA"] for f in cv["folds"]) / 2)
+    plain, normed = report["baseline"], report["baseline_speaker_norm"]
+    assert normed["speaker_norm"] and not plain["speaker_norm"]
+    assert [f["test_speakers"] for f in normed["folds"]] == [f["test_speakers"] for f in cv["folds"]]
