@@ -57,8 +57,6 @@ def cross_validate(manifest: Manifest, cfg: TrainConfig, k: int = 5, grouped: bo
                      val_manifest=val)
         device = next(result.model.parameters()).device
         scores = evaluate(result.model, manifest.take(test_idx), card=result.card, device=device, workers=cfg.workers)
-        if "adaptation" in scores:  # AdaBN: the fold as a single clip sees it too, with the trained statistics
-            scores["unadapted"] = scores["adaptation"].pop("unadapted_scores")
         speakers = sorted({manifest.rows[j].speaker for j in test_idx})
         scores |= {"fold": i, "train_clips": len(train), "test_clips": int(len(test_idx)),
                    "test_speakers": speakers}

@@ -502,8 +502,8 @@ def evaluate(model: torch.nn.Module, manifest: Manifest, *, card: checkpoint.Car
     each clip's prediction is the mean over its kept segments, and ``gds`` reports them (totals, ``per_file``).
     ``adapt_speakers`` predicts each speaker's clips with BatchNorm statistics of that speaker's clips
     (``core.training.adapt``; reported as ``adaptation``); None: when the card's model trained with ``speaker_batches``
-    (clips of no named speaker are then predicted as trained; True refuses a corpus that names no speaker); the
-    report's ``unadapted_scores`` are the same clips' scores with the trained statistics, as one clip is predicted.
+    (clips of no named speaker are then predicted as trained; True refuses a corpus that names no speaker);
+    ``unadapted`` then holds the same clips' scores with the trained statistics, as one clip is predicted.
     Raises ``CorpusError`` when no clip has a label the model knows.
     """
     if card is not None:
@@ -541,7 +541,6 @@ def evaluate(model: torch.nn.Module, manifest: Manifest, *, card: checkpoint.Car
                                                  device=device, batch_size=batch_size)
         trained = predict(model, data.waves, features, device=device, batch_size=batch_size)  # as one clip gets it
         unadapted = metrics.summary(data.targets, trained.argmax(dim=1), labels)
-        adaptation |= {"unadapted_scores": {k: unadapted[k] for k in ("UA", "WA", "ACC", "F1", "per_class_recall")}}
     elif gds is None:
         logits = predict(model, data.waves, features, device=device, batch_size=batch_size)
     else:
@@ -552,6 +551,7 @@ def evaluate(model: torch.nn.Module, manifest: Manifest, *, card: checkpoint.Car
         result["gds"] = chosen.report(_clip_names(scored))
     if adaptation is not None:
         result["adaptation"] = adaptation
+        result["unadapted"] = {k: unadapted[k] for k in ("UA", "WA", "ACC", "F1", "per_class_recall")}
     result["features"] = features.name
     result["unknown_labels"] = unknown  # {label: clips}, left out of every metric above
     result["n_unknown"] = sum(unknown.values())

@@ -128,8 +128,8 @@ def test_serwb_train_with_speaker_batches_records_them_and_evaluation_adapts(ton
         if adapted_there:
             assert result["adaptation"]["speakers"] == {"s0": 12, "s1": 8}
     # the adapted run also scores the trained statistics, as the unadapted run does
-    assert results[0]["adaptation"]["unadapted_scores"]["UA"] == results[1]["UA"]
-    assert results[0]["adaptation"]["unadapted_scores"]["per_class_recall"] == results[1]["per_class_recall"]
+    assert results[0]["unadapted"]["UA"] == results[1]["UA"] and "unadapted" not in results[1]
+    assert results[0]["unadapted"]["per_class_recall"] == results[1]["per_class_recall"]
     unnamed = tmp_path / "unnamed"  # the same clips in a manifest without a speaker column
     unnamed.mkdir()
     rows = [line.split(",")[:2] for line in (corpus / "manifest.csv").read_text().splitlines()]
@@ -157,7 +157,7 @@ def test_speaker_independent_folds_report_adapted_and_clip_by_clip_scores_and_bo
     cv = report["cv"]
     assert cv["protocol"].startswith("leave-one-speaker-out (2 speakers); ") and "AdaBN" in cv["protocol"]
     for fold in cv["folds"]:  # each fold: its adapted scores, and the same clips with the trained statistics
-        assert fold["adaptation"]["unadapted"] == {} and "unadapted_scores" not in fold["adaptation"]
+        assert fold["adaptation"]["unadapted"] == {}
         assert set(fold["unadapted"]) == {"UA", "WA", "ACC", "F1", "per_class_recall"}
     assert cv["unadapted"]["mean"]["UA"] == pytest.approx(sum(f["unadapted"]["UA"] for f in cv["folds"]) / 2)
     plain, normed = report["baseline"], report["baseline_speaker_norm"]
