@@ -102,6 +102,12 @@ class Card:
         the setting existed were trained with zeros."""
         return str((self.training or {}).get("padding", "zeros"))
 
+    @property
+    def trained_speakers(self) -> frozenset[str]:
+        """The named speakers of the training data (``data["speakers"]``; empty on cards that do not record them):
+        figures on their clips are not speaker-independent, and may be on the very clips the model learnt."""
+        return frozenset((self.data or {}).get("speakers") or ()) - {"unknown"}  # "unknown": clips without a speaker
+
     def to_dict(self) -> dict:
         return {
             "format": FORMAT,

@@ -201,6 +201,11 @@ def _evaluate(args: argparse.Namespace) -> None:
     if result["n_unknown"]:
         counts = ", ".join(f"{label}: {n}" for label, n in result["unknown_labels"].items())
         print(f"{result['n_unknown']} clips with labels the model does not know ({counts}) were not scored")
+    if result["trained_speakers"]:
+        heard = result["trained_speakers"]
+        print(f"warning: {sum(heard.values())} of the {result['n']} clips are by speakers the model was trained on "
+              f"({', '.join(heard)}), perhaps the very clips it learnt: these scores are not speaker-independent "
+              f"(the model card's cross-validation is)")
 
 
 def _baseline_egemaps(args: argparse.Namespace) -> None:

@@ -38,7 +38,7 @@ from core.explain.subject import model_lock
 from core.explain.eca import EcaProfile, eca_profiles
 from core.explain.tables import cue_rows, localisation_results, summarise_localisation
 from core.training import adapt
-from core.training.loop import decode
+from core.training.loop import decode, trained_speaker_clips
 from core.training.metrics import confusion_matrix, summary
 
 Progress = Callable[[float, str], None]
@@ -65,6 +65,8 @@ class DatasetAnalysis:
     unknown_paths: dict[str, list[str]] = field(default_factory=dict)
     #: ``core.training.adapt.report`` when each speaker's clips were analysed by a model adapted to that speaker
     adaptation: dict | None = None
+    #: ``{speaker: clips}`` analysed of speakers the model was trained on: their scores are not speaker-independent
+    trained_speakers: dict[str, int] = field(default_factory=dict)
 
     def cell(self, true_label: int, predicted_label: int) -> list[str]:
         """The clips in one cell of the confusion matrix (for listening)."""
@@ -179,12 +181,14 @@ def analyze_dataset(model, card: Card, manifest: Manifest, *, methods: Sequence[
 
     report(0.97, "t-SNE of the embeddings")
     layout = tsne(emb)
+    analysed = tuple(r for r in rows if str(r.path) in set(paths))
     report(1.0, "done")  # only now: t-SNE can take seconds on a busy machine
     return DatasetAnalysis(
         labels=tuple(labels), paths=paths, true=true_arr, predicted=predicted, probabilities=prob_arr,
         confusion=confusion, metrics=metrics, embeddings=emb, tsne=layout, band_hz=band_hz,
         frequency_profiles={m: {k: np.mean(v, axis=0) for k, v in per.items()} for m, per in profiles.items()},
         eca=eca, localisation=localisation, skipped=skipped, key=key,
+        trained_speakers=trained_speaker_clips(card, replace(manifest, rows=analysed)),
         unknown_paths=dict(sorted(unknown_paths.items())), adaptation=adaptation,
     )
 

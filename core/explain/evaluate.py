@@ -184,6 +184,10 @@ class Localisation:
     inside_share: float  # positive attribution inside the cue / all positive attribution
     pointing_hit: bool  # the map's peak lies inside the cue
     chance: float  # the cue's share of the clip's frames (what a uniform map would score)
+    # Does the model itself, hearing each word of the clip alone, give the cue word the target's highest probability?
+    # None where the clip records no word spans. Set per clip by ``core.explain.tables``, to tell a map that misses
+    # the cue because the model does from one that misses it on its own.
+    model_ranks_cue_first: bool | None = None
 
 
 def localisation(attribution: AttributionMap, cue_start: float, cue_end: float) -> Localisation:

@@ -1,7 +1,9 @@
 """Explanation quality over a corpus: one table per question, one row per method.
 
 - localisation on planted-cue clips (rows with ``cue_start``/``cue_end``): mean share of
-  positive attribution inside the cue, pointing-game accuracy, and the chance level;
+  positive attribution inside the cue, pointing-game accuracy, and the chance level; where the clips record
+  each word's span (the real planted-cue set), also how often the model itself, hearing each word alone, ranks
+  the planted word first, and each method's pointing on those clips;
 - faithfulness: mean deletion / insertion AUC (time frames) against a random order;
 - sanity: mean rank correlation with the original map after randomising the whole network
   (top down), for the methods that depend on weights.
@@ -14,7 +16,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from core.audio import load_audio
+from core.audio import Clip, load_audio
 from core.data.corpora import Manifest
 from core.errors import CorpusError
 from core.explain.analysis import Settings, analyze
@@ -42,7 +44,7 @@ def localisation_results(model, card, manifest: Manifest, methods: Sequence[str]
     """
     cues = cue_rows(manifest)
     labels = list(card.labels)
-    heard = set((card.data or {}).get("speakers") or ()) - {"unknown"}  # "unknown": a corpus without speakers
+    heard = card.trained_speakers
     per_method: dict[str, list] = {}
     for i, row in enumerate(cues.rows):
         if row.label not in labels or row.speaker in heard:
@@ -52,22 +54,53 @@ def localisation_results(model, card, manifest: Manifest, methods: Sequence[str]
         analysis = analyze(clip, model, card, methods=methods, settings=target_settings, device=device)
         offset = analysis.clip_offset
         start, end = float(row.extra["cue_start"]) + offset, float(row.extra["cue_end"]) + offset
+        ranks_first = cue_word_first(clip, row, model, card, target_settings, device)
         for name, m in analysis.maps.items():
-            per_method.setdefault(name, []).append(localisation(m, start, end))
+            found = replace(localisation(m, start, end), model_ranks_cue_first=ranks_first)
+            per_method.setdefault(name, []).append(found)
         if progress:
             progress((i + 1) / len(cues.rows))
     return per_method
 
 
+def cue_word_first(clip: Clip, row, model, card, settings: Settings, device: str = "auto") -> bool | None:
+    """Does the model, hearing each word of ``clip`` alone (padded as any short clip is), give the planted word the
+    highest probability of ``settings.target``? None when ``row`` records no word spans (``word_start_samples``,
+    ``word_end_samples``, ``cue_start_sample``: the real planted-cue set has them).
+
+    A map faithful to a model that finds another word more angry than the planted one points at that word: this
+    is what a method's pointing can reach on this model, and the clips where it holds say how well each method
+    points when the model itself gets the word right.
+    """
+    starts, ends, cue = (row.extra.get(k) for k in ("word_start_samples", "word_end_samples", "cue_start_sample"))
+    if not (starts and ends and cue):
+        return None
+    spans = list(zip(map(int, str(starts).split(";")), map(int, str(ends).split(";"))))
+    scores = []
+    for s, e in spans:
+        word = Clip(clip.wave[s:e], clip.sr, clip.source_sr, clip.source_channels, f"{clip.sha256}:{s}-{e}")
+        scores.append(analyze(word, model, card, methods=(), settings=settings, device=device)
+                      .probabilities[settings.target])
+    return [s for s, _ in spans].index(int(cue)) == int(np.argmax(scores))
+
+
 def summarise_localisation(per_method: dict[str, list]) -> dict[str, dict[str, float]]:
-    """Per method: mean inside-cue share, pointing-game accuracy and chance over the clips."""
-    return {
-        name: {"inside_share": float(np.mean([r.inside_share for r in results])),
-               "pointing_accuracy": float(np.mean([r.pointing_hit for r in results])),
-               "chance": float(np.mean([r.chance for r in results])),
-               "clips": len(results)}
-        for name, results in per_method.items()
-    }
+    """Per method: mean inside-cue share, pointing-game accuracy and chance over the clips; where the clips record
+    their words, the share in which the model ranks the planted word first (``model_ranks_cue_first``, one value
+    for every method) and the method's pointing on those clips (``pointing_where_model_ranks_cue_first``)."""
+    table = {}
+    for name, results in per_method.items():
+        table[name] = {"inside_share": float(np.mean([r.inside_share for r in results])),
+                       "pointing_accuracy": float(np.mean([r.pointing_hit for r in results])),
+                       "chance": float(np.mean([r.chance for r in results])),
+                       "clips": len(results)}
+        ranked = [r for r in results if r.model_ranks_cue_first is not None]
+        if ranked:
+            first = [r for r in ranked if r.model_ranks_cue_first]
+            table[name] |= {"model_ranks_cue_first": len(first) / len(ranked),
+                            "pointing_where_model_ranks_cue_first":
+                                float(np.mean([r.pointing_hit for r in first])) if first else float("nan")}
+    return table
 
 
 def localisation_table(model, card, manifest: Manifest, methods: Sequence[str] = ("gradcam", "occlusion", "lime"),

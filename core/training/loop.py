@@ -504,6 +504,7 @@ def evaluate(model: torch.nn.Module, manifest: Manifest, *, card: checkpoint.Car
     (``core.training.adapt``; reported as ``adaptation``); None: when the card's model trained with ``speaker_batches``
     (clips of no named speaker are then predicted as trained; True refuses a corpus that names no speaker);
     ``unadapted`` then holds the same clips' scores with the trained statistics, as one clip is predicted.
+    ``trained_speakers`` counts the scored clips of speakers the card says the model was trained on.
     Raises ``CorpusError`` when no clip has a label the model knows.
     """
     if card is not None:
@@ -556,7 +557,15 @@ def evaluate(model: torch.nn.Module, manifest: Manifest, *, card: checkpoint.Car
     result["unknown_labels"] = unknown  # {label: clips}, left out of every metric above
     result["n_unknown"] = sum(unknown.values())
     result["chance_UA"] = 1 / len(labels)  # UA of a constant (or uniformly random) guess
+    result["trained_speakers"] = trained_speaker_clips(card, scored)
     return result
+
+
+def trained_speaker_clips(card: checkpoint.Card | None, manifest: Manifest) -> dict[str, int]:
+    """``{speaker: clips}`` of the clips in ``manifest`` whose speaker the model was trained on (empty when the card
+    records no speakers): a score that counts them is not speaker-independent, whatever the card's protocol says."""
+    heard = card.trained_speakers if card is not None else frozenset()
+    return {speaker: n for speaker, n in sorted(manifest.counts("speaker").items()) if speaker in heard}
 
 
 # ----------------------------------------------------------------------------- fit

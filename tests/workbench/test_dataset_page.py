@@ -168,3 +168,35 @@ def test_adaptation_defaults_to_the_cards_speaker_batches_and_needs_named_speake
     at.file_uploader(key="dataset_uploads").set_value([(f.name, f.read_bytes(), "audio/wav") for f in files]).run()
     assert not at.error and at.button(key="dataset_run")
     assert not _adapt_box(at)  # clips named by emotion only: no speaker to adapt to
+
+
+@pytest.fixture
+def heard_test_speakers_model(demo_model, tmp_path, monkeypatch):
+    """The demo cnn-eca under a card saying it was trained on the demo test split's first speaker."""
+    from dataclasses import replace
+
+    from core import checkpoint
+
+    model, card = demo_model
+    first = load_manifest(ROOT / "assets" / "demo").filter(split="test").speakers()[0]
+    folder = tmp_path / "models" / "heard"
+    checkpoint.save(model, replace(card, data=dict(card.data) | {"speakers": [first]}), folder)
+    monkeypatch.setenv("SERWB_MODELS", str(tmp_path / "models"))
+    return folder, first
+
+
+def test_scores_on_speakers_the_model_trained_on_are_flagged_as_not_speaker_independent(heard_test_speakers_model):
+    folder, first = heard_test_speakers_model
+    at = go(start(model=folder), "dataset")
+    at.selectbox(key="dataset_split").select("test").run()
+    at.number_input(key="dataset_limit").set_value(20).run()  # 16 clips of the first test speaker, 4 of the next
+    at.button(key="dataset_run").click().run()
+    assert not at.exception and not at.error
+    [warning] = [w.value for w in at.warning if "speaker-independent" in w.value]
+    assert warning.startswith(f"16 clips of 20 are by speakers this model was trained on ({first})")
+
+    at = go(start(), "dataset")  # the demo card records no training speakers: nothing to flag
+    at.selectbox(key="dataset_split").select("test").run()
+    at.number_input(key="dataset_limit").set_value(20).run()
+    at.button(key="dataset_run").click().run()
+    assert not any("speaker-independent" in w.value for w in at.warning)

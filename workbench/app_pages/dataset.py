@@ -154,6 +154,13 @@ def results_view(path: str) -> None:
     if "UA" in result.metrics:
         st.caption(f"UA {result.metrics['UA']:.2f} (chance {chance:.2f}): a constant or random guess scores about "
                    "the chance level, whatever the class balance.")
+    if result.trained_speakers:
+        heard = result.trained_speakers
+        st.warning(f"{domain.count(sum(heard.values()), 'clip')} of {len(result.paths)} are by speakers this model was "
+                   f"trained on ({', '.join(heard)}), perhaps the very clips it learnt from: these scores are not "
+                   "speaker-independent. The speaker-independent figure is the model card's cross-validation (in "
+                   "the sidebar); analyse speakers the model never heard to check it.",
+                   icon=":material/warning:")
     if result.adaptation is not None:
         st.info(adaptation_note(result.adaptation), icon=":material/record_voice_over:")
     else:
@@ -211,7 +218,11 @@ def results_view(path: str) -> None:
     if result.localisation:
         st.markdown("##### Localisation on the planted-cue clips")
         st.caption("inside_share: share of positive attribution inside the planted phrase; pointing: the map's peak "
-                   "falls inside it; chance: the phrase's share of the clip (what a uniform map scores).")
+                   "falls inside it; chance: the phrase's share of the clip (what a uniform map scores)." +
+                   (" model_ranks_cue_first: how often the model, hearing each word alone, gives the planted word the "
+                    "emotion's highest probability (a map true to the model can point no better); the last column is "
+                    "each method's pointing on those clips."
+                    if any("model_ranks_cue_first" in row for row in result.localisation) else ""))
         st.dataframe(pd.DataFrame(result.localisation), hide_index=True, width="stretch")
     if result.skipped:
         with st.expander(f"{len(result.skipped)} clip(s) left out"):

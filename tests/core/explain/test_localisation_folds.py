@@ -73,3 +73,70 @@ def test_what_occlusion_removes_is_chosen_on_the_command_line_and_recorded(cv_fo
     assert shares["silence"] != shares["floor"]  # the setting reached the method
     assert main(["evaluate-explanations", str(cv_folder), "--corpus", str(CUE), "--removed", "zeros",
                  "--out", str(tmp_path / "bad"), "--quiet"]) == 1
+
+
+class Loudness(torch.nn.Module):
+    """A real (untrained) network whose "angry" logit is the mean log-mel level: the loudest word is the most angry."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.tensor(1.0))
+
+    def forward(self, x):
+        level = x.mean(dim=(1, 2)) * self.scale
+        return torch.stack([level, torch.zeros_like(level), -level], dim=1)
+
+
+def _with_loud_word(row, loud: int):
+    """The cue clip with every word but word ``loud`` 30 dB down."""
+    from dataclasses import replace as with_
+
+    from core.audio import load_audio
+
+    clip = load_audio(row.path)
+    wave = clip.wave.clone()
+    starts = [int(v) for v in row.extra["word_start_samples"].split(";")]
+    ends = [int(v) for v in row.extra["word_end_samples"].split(";")]
+    for k, (s, e) in enumerate(zip(starts, ends)):
+        if k != loud:
+            wave[s:e] *= 10 ** (-30 / 20)
+    return with_(clip, wave=wave), starts.index(int(row.extra["cue_start_sample"]))
+
+
+def test_the_model_ranks_the_planted_word_first_only_when_it_scores_it_highest_alone():
+    from core.explain.analysis import Settings
+    from core.explain.tables import cue_word_first
+
+    row = next(r for r in load_manifest(CUE).rows if int(r.extra["n_left"]) != int(r.extra["n_right"]))  # off centre
+    card = checkpoint.Card(model="loudness", num_classes=3, labels=LABELS, features=preset("stft-v8"),
+                           training={"seconds": 1.7, "padding": "noise-floor"})
+    model, angry = Loudness().eval(), Settings(target=0, audio=False)
+    clip, cue = _with_loud_word(row, loud=int(row.extra["n_left"]))
+    assert cue == int(row.extra["n_left"])
+    assert cue_word_first(clip, row, model, card, angry, device="cpu") is True
+    for other in {0, cue + 1} - {cue}:
+        clip, _ = _with_loud_word(row, loud=other)
+        assert cue_word_first(clip, row, model, card, angry, device="cpu") is False
+    # "neutral" falls with the level: the planted loud word is then the least neutral, never first
+    clip, _ = _with_loud_word(row, loud=cue)
+    assert cue_word_first(clip, row, model, card, Settings(target=2, audio=False), device="cpu") is False
+
+
+def test_pointing_is_reported_on_the_clips_where_the_model_ranks_the_planted_word_first():
+    from core.explain.evaluate import Localisation
+    from core.explain.tables import summarise_localisation
+
+    results = [Localisation(0.5, True, 0.2, True), Localisation(0.1, False, 0.2, True),
+               Localisation(0.3, True, 0.2, False), Localisation(0.2, True, 0.2, True)]
+    row = summarise_localisation({"gradcam": results})["gradcam"]
+    assert row["model_ranks_cue_first"] == 0.75
+    assert row["pointing_where_model_ranks_cue_first"] == pytest.approx(2 / 3)
+    assert row["pointing_accuracy"] == 0.75
+    plain = summarise_localisation({"gradcam": [Localisation(0.5, True, 0.2)]})["gradcam"]
+    assert "model_ranks_cue_first" not in plain  # clips without word spans (the synthetic cue set)
+
+
+def test_fold_localisation_says_how_often_the_model_ranks_the_planted_word_first(cv_folder):
+    model, card = checkpoint.load(cv_folder / "fold-1" / "model", device="cpu")
+    found = localisation_results(model, card, load_manifest(CUE), methods=("gradcam",), device="cpu")
+    assert all(r.model_ranks_cue_first in (True, False) for r in found["gradcam"])
