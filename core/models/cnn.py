@@ -4,7 +4,8 @@ Six blocks of 3x3 conv (bias, padding 1) + BatchNorm + ReLU + 2x2 average poolin
 without pooling and the head global-average-pools it. Block ``i`` has ``16 * n * i`` channels.
 ECA (``core.models.eca``) sits at the end of the chosen blocks (paper: 5 and 6, k = 7). ``eca_kernel="adaptive"``
 gives each block's ECA ECA-Net's own kernel size for its channel count (``eca_kernel_size``); with ECA after all
-six blocks that is S0's "original ECA" baseline (Table 6, preset ``s0-original-eca``). Head:
+six blocks that is S0's "original ECA" baseline (Table 6, preset ``s0-original-eca``). ``cnn-mha`` and ``cnn-area``
+put multi-head or area self-attention (``core.models.map_attention``) where ECA goes: S0's Table 5 comparison. Head:
 Linear(C, C) + ReLU (+ dropout) + Linear(C, classes). He initialisation as in the paper.
 With n = 4, k = 7 and 4 classes the model has exactly 2,734,482 parameters (the paper's count).
 
@@ -21,6 +22,7 @@ from torch import nn
 
 from core.errors import ConfigError
 from core.models.eca import ECA, eca_kernel_size
+from core.models.map_attention import AreaAttention, MapSelfAttention
 from core.models.base import SerModel, TimeLocalStem
 from core.models.checks import check_bool, check_float, check_int, check_ints
 from core.models.layers import ClassifierHead, he_init, pad_frames, upsample_2d
@@ -42,23 +44,33 @@ ADAPTIVE = "adaptive"  # eca_kernel: ECA-Net's k from each block's channel count
 
 
 class ConvBlock(nn.Module):
-    """conv -> bn -> act -> [pool] -> [eca]: the block's output (a hook on ``blocks.i``) includes ECA.
+    """conv -> bn -> act -> [pool] -> [eca | attention]: the block's output (a hook on ``blocks.i``) includes them.
 
     ECA rescales channels, which commutes with average pooling, so putting it after the pool
-    gives the paper's "ECA after block i" at a quarter of the cost.
+    gives the paper's "ECA after block i" at a quarter of the cost. Self-attention does not commute with pooling;
+    S0 does not say which side of the pool its Table 5 modules sat, and here they sit after it, as ECA does.
     """
 
-    def __init__(self, in_ch: int, out_ch: int, pool: bool, eca_kernel: int | None):
+    def __init__(self, in_ch: int, out_ch: int, pool: bool, eca_kernel: int | None,
+                 attention: nn.Module | None = None):
         super().__init__()
         self.conv = nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=True)
         self.bn = nn.BatchNorm2d(out_ch)
         self.act = nn.ReLU()
         self.pool = nn.AvgPool2d(2) if pool else nn.Identity()
         self.eca = ECA(eca_kernel) if eca_kernel else None
+        self.attention = attention
+
+    @property
+    def gates(self) -> list[nn.Module]:
+        """What follows the pool: ECA or self-attention, both reading the whole map."""
+        return [m for m in (self.eca, self.attention) if m is not None]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.pool(self.act(self.bn(self.conv(x))))
-        return self.eca(x) if self.eca is not None else x
+        for module in self.gates:
+            x = module(x)
+        return x
 
 
 _S0 = "S0 (Kim & Kwon, arXiv 2409.04007)"
@@ -76,20 +88,39 @@ CNN_ECA_SPEC = ModelSpec(
     description=f"{_S0}: 6 conv blocks with efficient channel attention after blocks 5 and 6 (k=7)",
 )
 
+# S0 Table 5: other attention methods in the same CNN, where ECA goes (``core.models.map_attention``)
+CNN_MHA_SPEC = ModelSpec(
+    name="cnn-mha", paper="S0", input_kind="log-mel", feature_preset="stft-v8",
+    cam_layers=("blocks.5",), eca_taps=(), has_attention=False, min_frames=1,
+    description=f"{_S0} Table 5: the CNN with multi-head self-attention over map positions after blocks 5 and 6",
+)
+
+CNN_AREA_SPEC = ModelSpec(
+    name="cnn-area", paper="S0", input_kind="log-mel", feature_preset="stft-v8",
+    cam_layers=("blocks.5",), eca_taps=(), has_attention=False, min_frames=1,
+    description=f"{_S0} Table 5: the CNN with multiscale area attention (Xu et al. 2021) after blocks 5 and 6",
+)
+
 
 class CnnEca(SerModel):
     bands = 64  # log-mel bands (the conv stack itself would take any number >= 32)
 
     def __init__(self, num_classes: int, n: int = 4, eca_kernel: int | str = 7, eca_blocks: tuple[int, ...] = (),
-                 dropout: float = 0.0, cmn: bool = False):
+                 dropout: float = 0.0, cmn: bool = False, attention: str | None = None,
+                 attention_blocks: tuple[int, ...] = (), heads: int = 4, max_area: tuple[int, int] = (3, 3)):
         super().__init__()
         self.cmn = cmn  # per-clip mean of each band removed: a recording's fixed channel colour and level
         self.eca_blocks = tuple(sorted(set(eca_blocks)))
+        self.attention = attention  # "mha" or "area" (``core.models.map_attention``) in ``attention_blocks``
         blocks, in_ch = [], 1
         for i, d in enumerate(CNN_LAYER_DEFS, start=1):
             out_ch = CNN_BASE_CHANNELS * n * d.multiple
             k = eca_kernel_size(out_ch) if eca_kernel == ADAPTIVE else eca_kernel
-            blocks.append(ConvBlock(in_ch, out_ch, d.pool, k if i in self.eca_blocks else None))
+            extra = None
+            if attention and i in attention_blocks:
+                extra = (MapSelfAttention(out_ch, heads) if attention == "mha"
+                         else AreaAttention(out_ch, heads, tuple(max_area)))
+            blocks.append(ConvBlock(in_ch, out_ch, d.pool, k if i in self.eca_blocks else None, extra))
             in_ch = out_ch
         self.blocks = nn.Sequential(*blocks)
         self.head = ClassifierHead(in_ch, num_classes, hidden=in_ch, dropout=dropout)
@@ -98,7 +129,9 @@ class CnnEca(SerModel):
 
     @property
     def default_spec(self) -> ModelSpec:
-        """S0's CNN-ECA, or its baseline CNN when no block has ECA."""
+        """S0's CNN-ECA, its Table 5 alternatives, or its baseline CNN when no block has either."""
+        if self.attention:
+            return CNN_MHA_SPEC if self.attention == "mha" else CNN_AREA_SPEC
         return CNN_ECA_SPEC if self.eca_blocks else CNN_SPEC
 
     def adapt_spec(self, spec: ModelSpec) -> ModelSpec:
@@ -115,7 +148,7 @@ class CnnEca(SerModel):
         return self.head(features.mean(dim=(2, 3)), pre_logits=pre_logits)
 
     def time_local_stem(self, x: torch.Tensor) -> TimeLocalStem | None:
-        """The layers before the first ECA (whose channel gate pools the whole map) are local in time;
+        """The layers before the first ECA or self-attention (both read the whole map) are local in time;
         ``None`` when the clip's band means are removed or a short clip is padded (both read the whole clip)."""
         if self.cmn or x.shape[-1] < CNN_MIN_SIZE:
             return None
@@ -125,8 +158,7 @@ class CnnEca(SerModel):
                 rest.append(block)
                 continue
             layers += [block.conv, block.bn, block.act, block.pool]
-            if block.eca is not None:
-                rest.append(block.eca)
+            rest += block.gates
         return TimeLocalStem(prepare=lambda h: h[:, None], layers=layers,
                              rest=lambda h: self.forward_head(nn.Sequential(*rest)(h)))
 
@@ -177,3 +209,43 @@ def cnn_eca(num_classes: int, *, n: int = 4, eca_kernel: int | str = 7, eca_bloc
     "adaptive" is S0's "original ECA" baseline."""
     check_ints("eca_blocks", eca_blocks)  # non-empty: without ECA it is the model "cnn"
     return _cnn(num_classes, n, eca_kernel, eca_blocks, dropout, cmn)
+
+
+def _attention_cnn(kind: str, num_classes: int, n: int, attention_blocks, heads: int, dropout: float, cmn: bool,
+                   max_area=(3, 3)) -> CnnEca:
+    check_int("n", n)
+    check_float("dropout", dropout, 0.0, 1.0)
+    blocks = check_ints("attention_blocks", attention_blocks)
+    bad = [b for b in blocks if b > len(CNN_LAYER_DEFS)]
+    if bad:
+        raise ConfigError(f"setting 'attention_blocks' names blocks {bad}; the CNN has blocks 1..{len(CNN_LAYER_DEFS)}.")
+    heads = check_int("heads", heads)
+    uneven = [CNN_BASE_CHANNELS * n * b for b in blocks if (CNN_BASE_CHANNELS * n * b) % heads]
+    if uneven:
+        raise ConfigError(f"setting 'heads' = {heads} does not divide the {uneven} channels of blocks {blocks}.")
+    area = check_ints("max_area", max_area)
+    if len(area) != 2:
+        raise ConfigError(f"setting 'max_area' is (bands, frames) of the largest area, not {list(max_area)}.")
+    return CnnEca(num_classes, n=n, eca_blocks=(), dropout=dropout, cmn=check_bool("cmn", cmn), attention=kind,
+                  attention_blocks=blocks, heads=heads, max_area=area)
+
+
+@register_model(
+    CNN_MHA_SPEC,
+    demo={"n": 1},
+)
+def cnn_mha(num_classes: int, *, n: int = 4, attention_blocks: tuple[int, ...] = (5, 6), heads: int = 4,
+            dropout: float = 0.0, cmn: bool = False) -> CnnEca:
+    """S0 Table 5's "MHA": ``heads`` heads (S0 does not say how many; 4 is our choice) where ECA goes."""
+    return _attention_cnn("mha", num_classes, n, attention_blocks, heads, dropout, cmn)
+
+
+@register_model(
+    CNN_AREA_SPEC,
+    demo={"n": 1},
+)
+def cnn_area(num_classes: int, *, n: int = 4, attention_blocks: tuple[int, ...] = (5, 6), heads: int = 4,
+             max_area: tuple[int, int] = (3, 3), dropout: float = 0.0, cmn: bool = False) -> CnnEca:
+    """S0 Table 5's "Area Attention" (Xu et al. 2021): areas up to ``max_area`` (bands, frames) positions of the
+    map, ``heads`` heads. S0 gives neither; 4 heads and areas up to 3 x 3 are our choice."""
+    return _attention_cnn("area", num_classes, n, attention_blocks, heads, dropout, cmn, max_area)

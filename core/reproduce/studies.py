@@ -80,6 +80,12 @@ _S0_RUNS = [
     Run("s0", "s0", "Table 6: ablation (version 8)", "+ + our ECA block (the proposed model)", {},
         {"IEMOCAP": _uwa(80.28, 80.46, 80.37) | {"params": 2_734_482, "GFLOPs": 61.10},
          "EMODB": _uwa(87.67, 88.04, 87.85)}, "Table 6; Table 4 (parameters, FLOPs); abstract", quick=True),
+    *[Run(f"attention-{key}", "s0", "Table 5: attention methods in the same CNN (blocks 5 and 6, version 8)", setting,
+          overrides, {"IEMOCAP": _uwa(*iemocap), "EMODB": _uwa(*emodb)}, "Table 5", quick=key == "mha")
+      for key, setting, overrides, iemocap, emodb in (
+          ("mha", "MHA", _ECA | {"model": "cnn-mha"}, (73.96, 73.63, 73.79), (80.87, 81.12, 81.00)),
+          ("area", "Area Attention", _ECA | {"model": "cnn-area"}, (74.85, 75.60, 75.09), (84.45, 84.67, 84.56)),
+          ("eca", "ECA", _ECA, (79.37, 79.68, 79.53), (85.48, 86.17, 85.83)))],
     *[Run(f"n-{n}", "s0", "Fig. 6: channel multiplier n (CNN, version 8)", f"n = {n}", _CNN | {"model_cfg": {"n": n}},
           quick=n == 1) for n in range(1, 9)],
     *[Run(f"stft-{v}", "s0", "Figs. 6-7: STFT version (CNN, n = 4)", v, _CNN | {"features": v},
@@ -113,7 +119,10 @@ S0 = Study(
            "Fig. 6 crosses n with the eight STFT versions; the text states only each corpus' best cell, so the two "
            "sweeps here vary one factor each (n on version 8, versions at n = 4).",
            "Table 4's FLOPs (61.10 G) do not say whether a multiply-add counts once or twice, nor the input "
-           "length; ours are torch's flop counter (2 per multiply-add) on one clip of the preset's length."),
+           "length; ours are torch's flop counter (2 per multiply-add) on one clip of the preset's length.",
+           "Table 5 names its attention methods but not their settings: MHA and Area Attention sit where ECA does "
+           "(after blocks 5 and 6), residual, 4 heads, areas up to 3 x 3 (core.models.map_attention). Its "
+           "Head-fusion and STC rows are not reproduced: the text does not define them (refs. 54 and 33)."),
 )
 
 # ----------------------------------------------------------------------------- S1

@@ -13,7 +13,8 @@ from core.explain.subject import Subject
 from core.features import PRESETS
 from core.models import available, build, demo_config
 
-CONV_MODELS = ("cnn", "cnn-atn", "cnn-eca", "cnn1d", "fusion", "vggish", "yamnet")  # incremental by stem or by patch
+# incremental by stem or by patch
+CONV_MODELS = ("cnn", "cnn-atn", "cnn-eca", "cnn-mha", "cnn-area", "cnn1d", "fusion", "vggish", "yamnet")
 PLAIN_ONLY = {"cnn3d": "its volume folds time into two axes", "lstm": "recurrent", "lstm-atn": "recurrent",
               "sdnn": "dense layers over the sequence", "dbn": "dense layers over the time average",
               "cnn-lstm": "recurrent"}

@@ -11,7 +11,7 @@ from core.errors import ConfigError
 
 
 def test_unknown_model_names_what_exists():
-    with pytest.raises(ConfigError, match=r"Unknown model 'resnet'\. Known models: cnn, cnn-atn, cnn-eca, .*yamnet"):
+    with pytest.raises(ConfigError, match=r"Unknown model 'resnet'\. Known models: cnn, cnn-area, cnn-atn, cnn-eca, .*yamnet"):
         models.build("resnet", 4)
     with pytest.raises(ConfigError, match="Known models"):
         models.spec("resnet")
