@@ -112,6 +112,8 @@ real-explanations: $(STAMP)
 	  --methods $(EXPLAIN_METHODS) --out build/real-explanations/polish-cnn-eca --quiet
 	$(PY) -m core.cli evaluate-explanations build/real-models/polish-cnn-atn/cv --corpus assets/polish-cue \
 	  --methods $(EXPLAIN_METHODS),attention --out build/real-explanations/polish-cnn-atn --quiet
+	$(PY) -m core.cli evaluate-explanations build/real-models/polish-cnn-eca/cv --corpus assets/polish-cue \
+	  --methods $(EXPLAIN_METHODS) --adapt-to assets/polish --out build/real-explanations/polish-cnn-eca-adapted --quiet
 
 # Localisation (planted cues), faithfulness and sanity tables of the demo cnn-eca (README figures).
 explanations: $(STAMP)

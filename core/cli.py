@@ -337,6 +337,9 @@ def _evaluate_explanations(args: argparse.Namespace) -> None:
     folds = sorted(p.parent for p in Path(args.checkpoint).glob("fold-*/model/card.json"))
     if folds:  # a cross-validation folder: each fold model judged on the speakers it never heard
         return _localisation_over_folds(args, folds, manifest, methods, settings)
+    if args.adapt_to:
+        raise ConfigError("--adapt-to adapts fold models to the speakers held out from them; pass a cross-validation "
+                          "folder (OUT/cv of serwb train --folds), not one checkpoint.")
     model, card = checkpoint.load(args.checkpoint, args.device)
     plain = manifest.filter(split=args.split) if args.split != "all" and has_split(manifest) else manifest
     results = {}
@@ -387,11 +390,14 @@ def _localisation_over_folds(args: argparse.Namespace, folds: list[Path], manife
     from core.explain import tables
 
     pooled: dict[str, list] = {}
+    speakers = _corpus(args.adapt_to, args) if args.adapt_to else None
+    adapted_to: dict[str, int] = {}
     for fold in tqdm(folds, desc="localisation per fold", unit="fold", disable=args.quiet):
         model, card = checkpoint.load(fold, args.device)
-        for name, rows in tables.localisation_results(model, card, manifest, methods, settings,
-                                                      device=args.device).items():
-            pooled.setdefault(name, []).extend(rows)
+        for chosen, cues in _fold_models(model, card, manifest, speakers, args.device, adapted_to):
+            for name, rows in tables.localisation_results(chosen, card, cues, methods, settings,
+                                                          device=args.device).items():
+                pooled.setdefault(name, []).extend(rows)
     if not pooled:
         raise ConfigError(f"No cue clip in {args.corpus} is of a speaker held out from the fold models in "
                           f"{args.checkpoint} (or of an emotion they know).")
@@ -401,11 +407,41 @@ def _localisation_over_folds(args: argparse.Namespace, folds: list[Path], manife
     provenance = {"folds": [str(f.resolve()) for f in folds], "corpus": str(Path(args.corpus).resolve()),
                   "removed": args.removed,
                   "protocol": "each fold model on the planted-cue clips of the speakers held out from its training"}
+    if speakers is not None:
+        from core.training.adapt import METHOD
+
+        provenance |= {"adaptation": {"method": METHOD, "corpus": str(Path(args.adapt_to).resolve()),
+                                      "speakers": adapted_to}}
     (out / "explanations.json").write_text(jsonsafe.dumps(results | provenance) + "\n", encoding="utf-8")
     text = tables.markdown(results)
     (out / "explanations.md").write_text(text, encoding="utf-8")
     print(text)
     print(f"wrote {out / 'explanations.json'} and {out / 'explanations.md'}")
+
+
+def _fold_models(model, card, cues, speakers, device, adapted_to: dict):
+    """(model, cue clips) pairs for one fold: the fold model on every cue clip, or (``speakers``: a corpus) a copy
+    adapted (AdaBN) to each held-out speaker's clips there, on that speaker's cue clips; ``adapted_to`` collects
+    {speaker: clips adapted to}. Held-out speakers with too few clips there are refused, not silently unadapted."""
+    from dataclasses import replace
+
+    from core.devices import resolve
+    from core.errors import CorpusError
+    from core.explain.dataset import adapted_models
+    from core.training.adapt import MIN_CLIPS
+
+    if speakers is None:
+        return [(model, cues)]
+    held = {r.speaker for r in cues.rows} - card.trained_speakers - {"unknown"}
+    own = replace(speakers, rows=tuple(r for r in speakers.rows if r.speaker in held))
+    models, report = adapted_models(model, card, own, resolve(device)) if own.rows else ({}, {})
+    missing = sorted(held - set(models))
+    if missing:
+        raise CorpusError(f"--adapt-to {speakers.root}: speaker(s) {', '.join(missing)} held out from {card.model} "
+                          f"have fewer than {MIN_CLIPS} clips there to adapt to; point --adapt-to at the corpus their "
+                          "cue clips were cut from.")
+    adapted_to.update(report["speakers"])
+    return [(models[s], replace(cues, rows=tuple(r for r in cues.rows if r.speaker == s))) for s in sorted(models)]
 
 
 def _app(args: argparse.Namespace) -> None:
@@ -638,6 +674,9 @@ def build_parser() -> argparse.ArgumentParser:
     trust.add_argument("--removed", default="auto", help="what occlusion and LIME put in the cells they remove: "
                        "auto (floor for noise-floor models, silence for zero-padded ones), silence, mean, noise, "
                        "or floor (the clip's own background)")
+    trust.add_argument("--adapt-to", default=None, metavar="CORPUS",
+                       help="with a cross-validation folder: adapt each fold model (AdaBN) to its held-out speakers' "
+                       "unlabelled clips in CORPUS (e.g. assets/polish) before explaining their cue clips")
     trust.add_argument("--out", required=True, help="folder for explanations.json and explanations.md")
     trust.add_argument("--device", default="auto")
     trust.add_argument("--quiet", action="store_true")

@@ -73,7 +73,7 @@ def cue_word_first(clip: Clip, row, model, card, settings: Settings, device: str
     points when the model itself gets the word right.
     """
     starts, ends, cue = (row.extra.get(k) for k in ("word_start_samples", "word_end_samples", "cue_start_sample"))
-    if not (starts and ends and cue):
+    if any(v is None or str(v) == "" for v in (starts, ends, cue)):
         return None
     spans = list(zip(map(int, str(starts).split(";")), map(int, str(ends).split(";"))))
     scores = []

@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -140,3 +141,39 @@ def test_fold_localisation_says_how_often_the_model_ranks_the_planted_word_first
     model, card = checkpoint.load(cv_folder / "fold-1" / "model", device="cpu")
     found = localisation_results(model, card, load_manifest(CUE), methods=("gradcam",), device="cpu")
     assert all(r.model_ranks_cue_first in (True, False) for r in found["gradcam"])
+
+
+def test_fold_models_can_be_adapted_to_their_held_out_speakers_clips_before_explaining(cv_folder, tmp_path):
+    """--adapt-to: each fold model explains its held-out speaker's cue clips as a copy whose BatchNorm statistics
+    are that speaker's corpus clips (AdaBN), the way cross-validation scored it."""
+    from dataclasses import replace
+
+    from core.explain.dataset import adapted_models
+
+    polish = load_manifest(ROOT / "assets" / "polish")
+    out = tmp_path / "out"
+    assert main(["evaluate-explanations", str(cv_folder), "--corpus", str(CUE), "--methods", "gradcam",
+                 "--adapt-to", str(polish.root), "--out", str(out), "--quiet"]) == 0
+    written = json.loads((out / "explanations.json").read_text())
+    assert written["adaptation"]["speakers"] == {"polish-m1": 90, "polish-m5": 90}
+
+    model, card = checkpoint.load(cv_folder / "fold-1" / "model", device="cpu")  # held out: polish-m5
+    own = replace(polish, rows=tuple(r for r in polish.rows if r.speaker == "polish-m5"))
+    adapted, _ = adapted_models(model, card, own, torch.device("cpu"))
+    cue = load_manifest(CUE)
+    expected = localisation_results(adapted["polish-m5"], card, cue, methods=("gradcam",), device="cpu")["gradcam"]
+    plain = localisation_results(model, card, cue, methods=("gradcam",), device="cpu")["gradcam"]
+    assert [r.inside_share for r in expected] != [r.inside_share for r in plain]  # adapting changed the maps
+    model, card = checkpoint.load(cv_folder / "fold-2" / "model", device="cpu")
+    own = replace(polish, rows=tuple(r for r in polish.rows if r.speaker == "polish-m1"))
+    adapted, _ = adapted_models(model, card, own, torch.device("cpu"))
+    expected += localisation_results(adapted["polish-m1"], card, cue, methods=("gradcam",), device="cpu")["gradcam"]
+    row = written["localisation"]["gradcam"]
+    assert row["clips"] == len(expected)
+    assert row["inside_share"] == pytest.approx(np.mean([r.inside_share for r in expected]))
+
+
+def test_adapting_to_a_corpus_without_the_held_out_speakers_says_where_to_point(cv_folder, tmp_path, capsys):
+    assert main(["evaluate-explanations", str(cv_folder), "--corpus", str(CUE), "--methods", "gradcam",
+                 "--adapt-to", str(ROOT / "assets" / "demo"), "--out", str(tmp_path / "out"), "--quiet"]) == 1
+    assert "fewer than 8 clips there to adapt to" in capsys.readouterr().err
