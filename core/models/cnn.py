@@ -172,13 +172,19 @@ class CnnEca(SerModel):
         return upsample_2d(cam, (self.bands, covered))[..., :n_frames]
 
 
-def _cnn(num_classes, n, eca_kernel, eca_blocks, dropout, cmn=False) -> CnnEca:
+def _checked(n, dropout, setting: str, blocks, allow_empty: bool = False) -> tuple[int, ...]:
+    """Check the settings every CNN shares (``n``, ``dropout``) and ``setting``'s block numbers; the blocks."""
     check_int("n", n)
     check_float("dropout", dropout, 0.0, 1.0)
-    blocks = check_ints("eca_blocks", eca_blocks, allow_empty=True)
+    blocks = check_ints(setting, blocks, allow_empty=allow_empty)
     bad = [b for b in blocks if b > len(CNN_LAYER_DEFS)]
     if bad:
-        raise ConfigError(f"setting 'eca_blocks' names blocks {bad}; the CNN has blocks 1..{len(CNN_LAYER_DEFS)}.")
+        raise ConfigError(f"setting '{setting}' names blocks {bad}; the CNN has blocks 1..{len(CNN_LAYER_DEFS)}.")
+    return blocks
+
+
+def _cnn(num_classes, n, eca_kernel, eca_blocks, dropout, cmn=False) -> CnnEca:
+    blocks = _checked(n, dropout, "eca_blocks", eca_blocks, allow_empty=True)
     return CnnEca(num_classes, n=n, eca_kernel=_eca_kernel(eca_kernel), eca_blocks=blocks, dropout=dropout,
                   cmn=check_bool("cmn", cmn))
 
@@ -213,12 +219,7 @@ def cnn_eca(num_classes: int, *, n: int = 4, eca_kernel: int | str = 7, eca_bloc
 
 def _attention_cnn(kind: str, num_classes: int, n: int, attention_blocks, heads: int, dropout: float, cmn: bool,
                    max_area=(3, 3)) -> CnnEca:
-    check_int("n", n)
-    check_float("dropout", dropout, 0.0, 1.0)
-    blocks = check_ints("attention_blocks", attention_blocks)
-    bad = [b for b in blocks if b > len(CNN_LAYER_DEFS)]
-    if bad:
-        raise ConfigError(f"setting 'attention_blocks' names blocks {bad}; the CNN has blocks 1..{len(CNN_LAYER_DEFS)}.")
+    blocks = _checked(n, dropout, "attention_blocks", attention_blocks)
     heads = check_int("heads", heads)
     uneven = [CNN_BASE_CHANNELS * n * b for b in blocks if (CNN_BASE_CHANNELS * n * b) % heads]
     if uneven:
