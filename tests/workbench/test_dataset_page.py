@@ -193,7 +193,7 @@ def test_scores_on_speakers_the_model_trained_on_are_flagged_as_not_speaker_inde
     at.button(key="dataset_run").click().run()
     assert not at.exception and not at.error
     [warning] = [w.value for w in at.warning if "speaker-independent" in w.value]
-    assert warning.startswith(f"16 clips of 20 are by speakers this model was trained on ({first})")
+    assert warning.startswith(f"16 of the 20 clips are by speakers this model was trained on ({first})")
 
     at = go(start(), "dataset")  # the demo card records no training speakers: nothing to flag
     at.selectbox(key="dataset_split").select("test").run()

@@ -155,9 +155,10 @@ def results_view(path: str) -> None:
         st.caption(f"UA {result.metrics['UA']:.2f} (chance {chance:.2f}): a constant or random guess scores about "
                    "the chance level, whatever the class balance.")
     if result.trained_speakers:
-        heard = result.trained_speakers
-        st.warning(f"{domain.count(sum(heard.values()), 'clip')} of {len(result.paths)} are by speakers this model was "
-                   f"trained on ({', '.join(heard)}), perhaps the very clips it learnt from: these scores are not "
+        heard, total = result.trained_speakers, len(result.paths)
+        n = sum(heard.values())
+        st.warning(f"{f'All {total} clips' if n == total else f'{n} of the {total} clips'} are by speakers this model "
+                   f"was trained on ({', '.join(heard)}), perhaps the very clips it learnt from: these scores are not "
                    "speaker-independent. The speaker-independent figure is the model card's cross-validation (in "
                    "the sidebar); analyse speakers the model never heard to check it.",
                    icon=":material/warning:")
