@@ -29,8 +29,10 @@ def test_card_states_what_the_model_scores_on_held_out_speakers(name):
     train, test = demo.filter(split="train"), demo.filter(split="test")
     assert card.data["fingerprint"] == data_fingerprint(train)  # trained on the shipped train split
     assert not set(train.speakers()) & set(test.speakers())
+    assert card.trained_speakers == set(train.speakers())  # what the pages flag as not speaker-independent
     held = card.metrics["held_out"]
     again = evaluate(model, test, card=card, device="cpu")
+    assert again["trained_speakers"] == {}
     assert again["UA"] == pytest.approx(held["UA"], abs=1e-6)
     assert again["WA"] == pytest.approx(held["WA"], abs=1e-6)
     assert held["UA"] >= 0.80
@@ -48,6 +50,7 @@ def test_real_speech_cards_state_the_speaker_independent_score_and_beat_the_peer
     corpus = load_manifest(POLISH)
     assert card.labels == ("angry", "fearful", "neutral") and card.data["corpus"] == "polish"
     assert card.data["fingerprint"] == data_fingerprint(corpus)  # the final model: all five speakers
+    assert card.trained_speakers == set(corpus.speakers())  # so the pages flag the corpus as in-sample
     cv, baseline = card.metrics["cv"], card.metrics["baseline"]
     assert cv["protocol"].startswith("leave-one-speaker-out (5 speakers)")
     assert sorted(f["test_speakers"][0] for f in cv["folds"]) == sorted(corpus.speakers())

@@ -195,7 +195,7 @@ def test_scores_on_speakers_the_model_trained_on_are_flagged_as_not_speaker_inde
     [warning] = [w.value for w in at.warning if "speaker-independent" in w.value]
     assert warning.startswith(f"16 of the 20 clips are by speakers this model was trained on ({first})")
 
-    at = go(start(), "dataset")  # the demo card records no training speakers: nothing to flag
+    at = go(start(), "dataset")  # the demo card's training speakers are not the test split's: nothing to flag
     at.selectbox(key="dataset_split").select("test").run()
     at.number_input(key="dataset_limit").set_value(20).run()
     at.button(key="dataset_run").click().run()
