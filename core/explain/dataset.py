@@ -105,14 +105,21 @@ def dataset_key(manifest: Manifest, card: Card, methods: Sequence[str], max_clip
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def clips_to_analyse(manifest: Manifest) -> list:
+    """The rows ``analyze_dataset`` predicts and scores: every clip but the planted-cue ones (split "cue"), which
+    feed only the localisation table; a folder of planted-cue clips alone (``assets/polish-cue``) is analysed as
+    clips of their planted word's emotion as well."""
+    return [r for r in manifest.rows if r.extra.get("split") != "cue"] or list(manifest.rows)
+
+
 def analyze_dataset(model, card: Card, manifest: Manifest, *, methods: Sequence[str] = ("gradcam",),
                     device: str = "auto", max_clips: int | None = None, settings: Settings = Settings(),
                     progress: Progress | None = None, adapt_speakers: bool = False) -> DatasetAnalysis:
-    """Analyse every clip of ``manifest`` (planted-cue rows only feed the localisation table); with
+    """Analyse every clip of ``manifest`` (``clips_to_analyse``; planted-cue rows feed the localisation table); with
     ``adapt_speakers``, each clip by its speaker's adapted model (module docstring). The shared ``model`` is
     never changed: adapted models are copies."""
     report = progress or (lambda fraction, message: None)
-    rows = [r for r in manifest.rows if r.extra.get("split") != "cue"][:max_clips]
+    rows = clips_to_analyse(manifest)[:max_clips]
     if not rows:
         raise CorpusError(f"No clips to analyse in {manifest.root}: the folder or manifest lists no audio.")
     labels, cfg = card_fields(card)[:2]

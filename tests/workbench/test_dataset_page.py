@@ -200,3 +200,36 @@ def test_scores_on_speakers_the_model_trained_on_are_flagged_as_not_speaker_inde
     at.number_input(key="dataset_limit").set_value(20).run()
     at.button(key="dataset_run").click().run()
     assert not any("speaker-independent" in w.value for w in at.warning)
+
+
+@pytest.fixture
+def fold_model(tmp_path, monkeypatch):
+    """A real-speech cnn-eca (untrained) whose card says it never heard polish-m5, offered through SERWB_MODELS."""
+    import torch
+
+    from core import checkpoint, models
+    from core.features import preset
+
+    torch.manual_seed(0)
+    folder = tmp_path / "models" / "fold"
+    checkpoint.save(models.build("cnn-eca", 3, n=1),
+                    {"labels": ["angry", "fearful", "neutral"], "features": preset("stft-v8"),
+                     "training": {"seconds": 1.7, "padding": "noise-floor"},
+                     "data": {"corpus": "polish", "speakers": [f"polish-m{k}" for k in range(1, 5)]}}, folder)
+    monkeypatch.setenv("SERWB_MODELS", str(tmp_path / "models"))
+    return folder
+
+
+def test_the_real_cue_set_says_how_often_the_model_itself_ranks_the_planted_word_first(fold_model):
+    at = go(start(model=fold_model), "dataset")
+    at.text_input(key="dataset_folder").set_value("assets/polish-cue").run()
+    assert any(c.value.startswith("40 planted-cue clips (polish-cue) to analyse, each scored by its planted word's")
+               for c in at.caption)
+    at.number_input(key="dataset_limit").set_value(8).run()
+    at.button(key="dataset_run").click().run()  # a cue set alone: its clips are the ones scored, too
+    assert not at.exception and not at.error
+    assert _confusion(at).sum() == 8
+    [table] = [d.value for d in at.dataframe if "method" in d.value.columns]
+    assert list(table["clips"]) == [8]  # polish-m5's cue clips: the only voice this model never heard
+    assert 0 <= table["model_ranks_cue_first"][0] <= 1 and "pointing_where_model_ranks_cue_first" in table
+    assert any("hearing each word alone" in c.value for c in at.caption)

@@ -19,6 +19,7 @@ import streamlit as st
 
 from core.errors import SerwbError
 from core.explain import export
+from core.explain.dataset import clips_to_analyse
 from core.training.adapt import MIN_CLIPS, adapts, batchnorms
 from workbench import analyses, checkpoints, datasets, domain, state
 from workbench.components import dataset_figures
@@ -77,12 +78,16 @@ if manifest is not None:
     if split != "all":
         manifest = manifest.filter(split=[split, "cue"])
     cue = sum(1 for r in manifest.rows if r.extra.get("split") == "cue")
-    named = any(r.speaker != "unknown" for r in manifest.rows if r.extra.get("split") != "cue")
+    clips = clips_to_analyse(manifest)
+    named = any(r.speaker != "unknown" for r in clips)
     offer_adapt = bool(batchnorms(loaded.model)) and named  # AdaBN needs BatchNorm layers and named speakers
     adapt = offer_adapt and st.checkbox("Adapt to each speaker (AdaBN)", value=adapts(loaded.card),
                                         key=f"dataset_adapt:{loaded.hash[:12]}", help=ADAPT_HELP)
-    st.caption(f"{domain.count(len(manifest) - cue, 'clip')} ({manifest.corpus}) to analyse" +
-               (f", plus {domain.count(cue, 'planted-cue clip')} for the localisation table" if cue else "") +
+    only_cue = bool(cue) and len(clips) == cue
+    st.caption((f"{domain.count(cue, 'planted-cue clip')} ({manifest.corpus}) to analyse, each scored by its planted "
+                "word's emotion, and for the localisation table" if only_cue else
+                f"{domain.count(len(clips), 'clip')} ({manifest.corpus}) to analyse" +
+                (f", plus {domain.count(cue, 'planted-cue clip')} for the localisation table" if cue else "")) +
                (f"; {manifest.skipped} file(s) left out" if manifest.skipped else "") + ".")
     if st.button("Analyse", type="primary", icon=":material/play_arrow:", key="dataset_run"):
         job = datasets.submit(loaded, manifest, methods=methods or offered[:1], max_clips=int(limit) or None,
