@@ -55,14 +55,18 @@ def test_a_compiled_copy_is_made_in_the_background_and_agrees_with_eager(monkeyp
     assert calls == [(4, 64, 100), (4, 64, 100)]
     np.testing.assert_allclose(again.numpy(), eager.numpy(), rtol=1e-4, atol=1e-6)
 
-    # A second process with the same weights loads the package from disk instead of compiling.
+    # A second process with the same weights loads the package from disk instead of compiling (the package is
+    # not written again; how much faster that is, is bench/'s business, not a timed unit test's).
+    [package] = compiled.cache_dir().iterdir()
+    written = package.stat().st_mtime_ns
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = subprocess.run([sys.executable, "-c", SECOND_PROCESS], env=env, capture_output=True, text=True,
                          timeout=900, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-3000:]
     second = json.loads(out.stdout.strip().splitlines()[-1])
     assert second["failed"] is None and second["cached"] is True and second["error"] < 1e-5
-    assert second["seconds"] < entry.seconds / 5
+    assert [p.name for p in compiled.cache_dir().iterdir()] == [package.name]
+    assert package.stat().st_mtime_ns == written
 
     other = build("cnn-eca", 3, n=1).eval()  # other weights: another package
     assert compiled.package_name(other, (4, 64, 100), torch.float32, torch.device("cpu")) != \
