@@ -18,7 +18,6 @@ Grad-CAM hooks the last conv block (``blocks.<n-1>``).
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import replace
 
 import torch
@@ -26,7 +25,7 @@ from torch import nn
 
 from core.models.base import SerModel
 from core.models.checks import check_choice, check_float, check_int, check_ints
-from core.models.layers import ClassifierHead, he_init, upsample_2d
+from core.models.layers import ClassifierHead, he_init, run_lstm, upsample_2d
 from core.models.registry import register_model
 from core.models.spec import ModelSpec
 
@@ -38,10 +37,6 @@ CNN_LSTM_SPEC = ModelSpec(
     description="S1 (Kim et al., ACII 2017) baseline: CNN-LSTM, 2D conv blocks (BN, ELU, max-pool) over the "
     "log-mel, an LSTM over time, last state, classes (layers after Zhao et al. 2019; S1 gives none)",
 )
-
-# cuDNN's LSTM has no backward in eval mode; gradients through an eval-mode model on CUDA (Grad-CAM) need the
-# native kernel. The switch is process-wide, so it is flipped under a lock and only for that call.
-_NATIVE_LSTM = threading.Lock()
 
 
 class ConvBlock2d(nn.Module):
@@ -89,16 +84,7 @@ class CnnLstm(SerModel):
 
     def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         seq = features.flatten(1, 2).transpose(1, 2)  # (B, steps, C * rows)
-        if seq.is_cuda and torch.is_grad_enabled() and not self.training:
-            with _NATIVE_LSTM:
-                was = torch.backends.cudnn.enabled
-                torch.backends.cudnn.enabled = False
-                try:
-                    out, _ = self.lstm(seq)
-                finally:
-                    torch.backends.cudnn.enabled = was
-        else:
-            out, _ = self.lstm(seq)
+        out, _ = run_lstm(self.lstm, seq, self.training)
         state = out[:, -1] if self.summary == "last" else out.mean(dim=1)
         return self.head(state, pre_logits=pre_logits)
 

@@ -3,6 +3,7 @@ loading of pretrained trunks and the width multiplier."""
 
 from __future__ import annotations
 
+import threading
 from typing import Mapping, Sequence
 
 import torch
@@ -83,3 +84,21 @@ def load_trunk_strict(model: nn.Module, keys: Sequence[str], state_dict: Mapping
 def scaled(channels: int, width: float) -> int:
     """Channel count ``channels * width`` rounded, at least 1 (timm-style width multiplier)."""
     return max(1, int(round(channels * width)))
+
+
+# cuDNN's LSTM has no backward in eval mode; gradients through an eval-mode model on CUDA (Grad-CAM, Integrated
+# Gradients, SmoothGrad) need the native kernel. The switch is process-wide, so it is flipped under a lock and
+# only for that call.
+_NATIVE_LSTM = threading.Lock()
+
+
+def run_lstm(lstm: nn.Module, seq: torch.Tensor, training: bool):
+    """``lstm(seq)``; by the native kernel when gradients are wanted from an eval-mode model on CUDA."""
+    if not (seq.is_cuda and torch.is_grad_enabled() and not training):
+        return lstm(seq)
+    with _NATIVE_LSTM:  # (cudnn.flags() would reset its other flags to their defaults as well)
+        was, torch.backends.cudnn.enabled = torch.backends.cudnn.enabled, False
+        try:
+            return lstm(seq)
+        finally:
+            torch.backends.cudnn.enabled = was

@@ -42,7 +42,7 @@ from torch import nn
 from core.models.base import SerModel, TimeLocalStem
 from core.errors import ConfigError
 from core.models.checks import check_bool, check_choice, check_float, check_int, check_ints
-from core.models.layers import ClassifierHead, pad_frames
+from core.models.layers import ClassifierHead, pad_frames, run_lstm
 from core.models.registry import register_model
 from core.models.spec import ModelSpec
 
@@ -187,7 +187,7 @@ class LSTMModel(SequenceModel):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Hidden states of the last LSTM layer, ``(B, T, hidden)``."""
-        out, _ = self.lstm(self._normed(x).transpose(1, 2))
+        out, _ = run_lstm(self.lstm, self._normed(x).transpose(1, 2), self.training)
         return out
 
     def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
