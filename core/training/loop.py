@@ -441,7 +441,11 @@ def gds_at_test_time(card: checkpoint.Card | None) -> dict | None:
     """``{"threshold", "segment"}`` when ``card``'s model was trained with S3's per-clip GDS (``gds_scope`` "item"),
     which test clips get too; else None (no GDS, or the per-emotion one: test clips have no label to group by;
     cards from before ``gds_scope`` existed used that one)."""
-    t = (card.training or {}) if card is not None else {}
+    return _test_time_gds((card.training or {}) if card is not None else {})
+
+
+def _test_time_gds(t: Mapping) -> dict | None:
+    """``gds_at_test_time`` of a card's ``training`` settings (also of a run's, before its card exists)."""
     if t.get("gds_threshold") is None or t.get("gds_scope", "emotion") != "item" or not t.get("segment_frames"):
         return None
     return {"threshold": float(t["gds_threshold"]), "segment": tuple(int(v) for v in t["segment_frames"])}
@@ -900,7 +904,7 @@ def _epoch(run: _Run, epoch: int) -> dict:
     cfg = run.cfg
     record = _train_epoch(run.step, epoch)
     if run.val is not None:
-        summary = _validate(run.model, run.val, run.test_feat, run.labels, cfg.batch_size)
+        summary = _validate(run)
         record |= {"val_UA": summary["UA"], "val_WA": summary["WA"], "val_ACC": summary["ACC"]}
         if cfg.patience and (run.best is None or summary["UA"] > run.best["UA"]):
             run.best = {"epoch": epoch + 1, "UA": summary["UA"],
@@ -911,12 +915,18 @@ def _epoch(run: _Run, epoch: int) -> dict:
     return record
 
 
-def _validate(model: torch.nn.Module, val: Decoded, features: FeatureConfig, labels: Sequence[str],
-              batch_size: int) -> dict:
-    """Metrics of ``model`` on the decoded validation clips (whole clips, as at test time)."""
+def _validate(run: _Run) -> dict:
+    """Metrics of the run's model on the decoded validation clips, predicted as ``evaluate`` will predict test clips:
+    whole clips, or with S3's per-clip GDS the mean over each clip's kept segments."""
+    model, val, batch_size = run.model, run.val, run.cfg.batch_size
     device = next(model.parameters()).device
-    logits = predict(model, val.waves, features, device=device, batch_size=batch_size)
-    return metrics.summary(val.targets, logits.argmax(1), labels)
+    gds = _test_time_gds(run.base_card["training"])
+    if gds is None:
+        logits = predict(model, val.waves, run.test_feat, device=device, batch_size=batch_size)
+    else:
+        logits, _ = predict_selected(model, val.waves, run.test_feat, gds["threshold"], segment=gds["segment"],
+                                     device=device, batch_size=batch_size)
+    return metrics.summary(val.targets, logits.argmax(1), run.labels)
 
 
 def _broadcast_best_epoch(best: dict | None, device: torch.device) -> dict:
@@ -986,7 +996,7 @@ def _final_metrics(run: _Run) -> dict:
             "val_clips": len(run.val_manifest)}
     run.model.eval()
     if run.val is not None:
-        final["validation"] = _validate(run.model, run.val, run.test_feat, run.labels, cfg.batch_size)
+        final["validation"] = _validate(run)
     return final
 
 

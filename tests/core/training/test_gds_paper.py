@@ -178,3 +178,21 @@ def test_serwb_train_preset_s3_selects_per_clip_with_the_default_threshold_and_r
         spec = log_mel(fix_length(torch.tensor(wave), 3 * SR)[None], feat)  # the preset's 3 s about the centre
         kept = selection.gaussian_item_selection(patches(spec, 96, 48), -1.0).kept
         assert kept == entry["kept"], entry
+
+
+def test_validation_of_a_per_clip_gds_run_runs_the_selection_and_agrees_with_evaluate(gapped, tmp_path, one_thread):
+    """The validation clips (early stopping, the card's validation figures) go through S3's test-time selection,
+    as evaluate sends test clips. (These toy models predict one class either way, so this checks the path runs and
+    agrees, not that selection changes a prediction: test_test_clips_are_predicted_... shows that it moves logits.)"""
+    from core.data.corpora import load_manifest
+    from core.training import evaluate, fit
+
+    manifest = load_manifest(gapped)
+    train, val = manifest.filter(speaker="s0"), manifest.filter(speaker="s1")
+    cfg = presets.get("s3").train_config(epochs=1, model_cfg={"width": 0.125, "hidden": 8}, device="cpu")
+    torch.manual_seed(0)
+    result = fit(train, cfg, tmp_path / "run", labels=list(LABELS), val_manifest=val, progress=False)
+    assert gds_at_test_time(result.card) is not None
+    validation, expected = result.card.metrics["validation"], evaluate(result.model, val, card=result.card,
+                                                                       device="cpu")
+    assert validation["confusion"] == expected["confusion"] and validation["UA"] == pytest.approx(expected["UA"])
