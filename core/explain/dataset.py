@@ -188,7 +188,8 @@ def analyze_dataset(model, card: Card, manifest: Manifest, *, methods: Sequence[
 
     report(0.97, "t-SNE of the embeddings")
     layout = tsne(emb)
-    analysed = tuple(r for r in rows if str(r.path) in set(paths))
+    decoded = set(paths)
+    analysed = tuple(r for r in rows if str(r.path) in decoded)
     report(1.0, "done")  # only now: t-SNE can take seconds on a busy machine
     return DatasetAnalysis(
         labels=tuple(labels), paths=paths, true=true_arr, predicted=predicted, probabilities=prob_arr,
