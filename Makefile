@@ -8,13 +8,17 @@ STAMP  := $(VENV)/.serwb-installed
 LOCK   := requirements.lock
 
 .PHONY: app test bench lock doctor system-deps demo-corpus real-corpus real-cue demo-models real-models \
-	real-explanations explanations reproduce reproductions clean
+	real-explanations explanations reproduce reproductions screenshot clean
 
 app: $(STAMP)
 	$(PY) -m streamlit run workbench/app.py
 
 test: $(STAMP) system-deps
 	$(PY) -m pytest
+
+# The README's picture (docs/screenshot.png), taken by the real-browser test of the Explain page on a real word.
+screenshot: $(STAMP) system-deps
+	SERWB_SCREENSHOT=$(CURDIR)/docs/screenshot.png $(PY) -m pytest -q tests/e2e/test_workbench.py -k real_word
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
