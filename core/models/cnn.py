@@ -5,7 +5,8 @@ without pooling and the head global-average-pools it. Block ``i`` has ``16 * n *
 ECA (``core.models.eca``) sits at the end of the chosen blocks (paper: 5 and 6, k = 7). ``eca_kernel="adaptive"``
 gives each block's ECA ECA-Net's own kernel size for its channel count (``eca_kernel_size``); with ECA after all
 six blocks that is S0's "original ECA" baseline (Table 6, preset ``s0-original-eca``). ``cnn-mha`` and ``cnn-area``
-put multi-head or area self-attention (``core.models.map_attention``) where ECA goes: S0's Table 5 comparison. Head:
+put multi-head or area self-attention (``core.models.map_attention``) where ECA goes, ``cnn-hf`` head fusion: S0's
+Table 5 comparison. Head:
 Linear(C, C) + ReLU (+ dropout) + Linear(C, classes). He initialisation as in the paper.
 With n = 4, k = 7 and 4 classes the model has exactly 2,734,482 parameters (the paper's count).
 
@@ -22,7 +23,7 @@ from torch import nn
 
 from core.errors import ConfigError
 from core.models.eca import ECA, eca_kernel_size
-from core.models.map_attention import AreaAttention, MapSelfAttention
+from core.models.map_attention import AreaAttention, HeadFusion, MapSelfAttention
 from core.models.base import SerModel, TimeLocalStem
 from core.models.checks import check_bool, check_float, check_int, check_ints
 from core.models.layers import ClassifierHead, he_init, pad_frames, upsample_2d
@@ -95,6 +96,12 @@ CNN_MHA_SPEC = ModelSpec(
     description=f"{_S0} Table 5: the CNN with multi-head self-attention over map positions after blocks 5 and 6",
 )
 
+CNN_HF_SPEC = ModelSpec(
+    name="cnn-hf", paper="S0", input_kind="log-mel", feature_preset="stft-v8",
+    cam_layers=("blocks.5",), eca_taps=(), has_attention=False, min_frames=1,
+    description=f"{_S0} Table 5: the CNN with head-fusion attention (Xu et al. 2021) after blocks 5 and 6",
+)
+
 CNN_AREA_SPEC = ModelSpec(
     name="cnn-area", paper="S0", input_kind="log-mel", feature_preset="stft-v8",
     cam_layers=("blocks.5",), eca_taps=(), has_attention=False, min_frames=1,
@@ -111,15 +118,15 @@ class CnnEca(SerModel):
         super().__init__()
         self.cmn = cmn  # per-clip mean of each band removed: a recording's fixed channel colour and level
         self.eca_blocks = tuple(sorted(set(eca_blocks)))
-        self.attention = attention  # "mha" or "area" (``core.models.map_attention``) in ``attention_blocks``
+        self.attention = attention  # "mha", "head-fusion" or "area" (``core.models.map_attention``)
         blocks, in_ch = [], 1
         for i, d in enumerate(CNN_LAYER_DEFS, start=1):
             out_ch = CNN_BASE_CHANNELS * n * d.multiple
             k = eca_kernel_size(out_ch) if eca_kernel == ADAPTIVE else eca_kernel
             extra = None
             if attention and i in attention_blocks:
-                extra = (MapSelfAttention(out_ch, heads) if attention == "mha"
-                         else AreaAttention(out_ch, heads, tuple(max_area)))
+                extra = (MapSelfAttention(out_ch, heads) if attention == "mha" else HeadFusion(out_ch, heads)
+                         if attention == "head-fusion" else AreaAttention(out_ch, heads, tuple(max_area)))
             blocks.append(ConvBlock(in_ch, out_ch, d.pool, k if i in self.eca_blocks else None, extra))
             in_ch = out_ch
         self.blocks = nn.Sequential(*blocks)
@@ -131,7 +138,7 @@ class CnnEca(SerModel):
     def default_spec(self) -> ModelSpec:
         """S0's CNN-ECA, its Table 5 alternatives, or its baseline CNN when no block has either."""
         if self.attention:
-            return CNN_MHA_SPEC if self.attention == "mha" else CNN_AREA_SPEC
+            return {"mha": CNN_MHA_SPEC, "head-fusion": CNN_HF_SPEC, "area": CNN_AREA_SPEC}[self.attention]
         return CNN_ECA_SPEC if self.eca_blocks else CNN_SPEC
 
     def adapt_spec(self, spec: ModelSpec) -> ModelSpec:
@@ -239,6 +246,16 @@ def cnn_mha(num_classes: int, *, n: int = 4, attention_blocks: tuple[int, ...] =
             dropout: float = 0.0, cmn: bool = False) -> CnnEca:
     """S0 Table 5's "MHA": ``heads`` heads (S0 does not say how many; 4 is our choice) where ECA goes."""
     return _attention_cnn("mha", num_classes, n, attention_blocks, heads, dropout, cmn)
+
+
+@register_model(
+    CNN_HF_SPEC,
+    demo={"n": 1},
+)
+def cnn_hf(num_classes: int, *, n: int = 4, attention_blocks: tuple[int, ...] = (5, 6), heads: int = 4,
+           dropout: float = 0.0, cmn: bool = False) -> CnnEca:
+    """S0 Table 5's "Head-fusion" (Xu et al. 2021) where ECA goes; 4 heads is our choice (S0 gives none)."""
+    return _attention_cnn("head-fusion", num_classes, n, attention_blocks, heads, dropout, cmn)
 
 
 @register_model(

@@ -1,8 +1,8 @@
 """Self-attention over the positions of a conv map: S0's Table 5 alternatives to ECA inside the same CNN.
 
 S0 (Kim & Kwon) compares ECA with other "CNN-based attention methods" adopted in its CNN (Table 5: Head-fusion,
-Area Attention, STC, MHA, ECA). The text does not define the modules; two are reproduced here from their own
-papers, each as a residual block ``x + attention(x)`` on a ``(B, C, H, W)`` map (bands x frames), put where
+Area Attention, STC, MHA, ECA). The text does not define the modules; three are reproduced here from their own
+papers and code, each as a residual block ``x + attention(x)`` on a ``(B, C, H, W)`` map (bands x frames), put where
 ECA goes (after blocks 5 and 6):
 
 * ``MapSelfAttention``: multi-head scaled dot-product self-attention (Vaswani et al. 2017, S0's ref. 60) with
@@ -11,7 +11,12 @@ ECA goes (after blocks 5 and 6):
   ``dot_product_area_attention``): each query attends to every rectangle of up to ``max_area`` positions, the
   rectangle's key the mean of its keys and its value the sum of its values.
 
-Head-fusion and STC are not reproduced: their definitions are in S0's refs. 54 and 33, not in its text.
+* ``HeadFusion``: head fusion (Xu et al., IEEE Access 2021, S0's ref. 54) as the authors' code (lessonxmk/head_fusion,
+  ``MACNN``) computes it: per head, 1x1 convolutions give Q, K and V, the head's map is softmax over channels of
+  Q ⊙ K, times V, and the heads' maps are fused by averaging (their code concatenates them and global-average-pools
+  the result, which is that mean).
+
+STC is not reproduced: its definition is in S0's ref. 33, not in its text.
 """
 
 from __future__ import annotations
@@ -87,3 +92,22 @@ class AreaAttention(nn.Module):
 
     def extra_repr(self) -> str:
         return f"heads={self.heads}, max_area={self.max_area}"
+
+
+class HeadFusion(nn.Module):
+    """``x + mean over heads of softmax_channels(Q_h ⊙ K_h) ⊙ V_h``, each of Q, K, V a 1x1 convolution to the map's
+    ``C`` channels (the authors' code: 8 heads of 256 channels before global pooling; here 4 heads of ``C``, so the
+    block keeps the map's shape)."""
+
+    def __init__(self, channels: int, heads: int = 4):
+        super().__init__()
+        self.heads = check_int("heads", heads)
+        self.qkv = nn.Conv2d(channels, 3 * heads * channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, height, width = x.shape
+        q, k, v = self.qkv(x).reshape(b, 3, self.heads, c, height, width).unbind(1)
+        return x + (torch.softmax(q * k, dim=2) * v).mean(dim=1)
+
+    def extra_repr(self) -> str:
+        return f"heads={self.heads}"

@@ -83,6 +83,7 @@ _S0_RUNS = [
     *[Run(f"attention-{key}", "s0", "Table 5: attention methods in the same CNN (blocks 5 and 6, version 8)", setting,
           overrides, {"IEMOCAP": _uwa(*iemocap), "EMODB": _uwa(*emodb)}, "Table 5", quick=key == "mha")
       for key, setting, overrides, iemocap, emodb in (
+          ("head-fusion", "Head-fusion", _ECA | {"model": "cnn-hf"}, (78.59, 78.86, 78.73), (84.22, 84.67, 84.45)),
           ("mha", "MHA", _ECA | {"model": "cnn-mha"}, (73.96, 73.63, 73.79), (80.87, 81.12, 81.00)),
           ("area", "Area Attention", _ECA | {"model": "cnn-area"}, (74.85, 75.60, 75.09), (84.45, 84.67, 84.56)),
           ("eca", "ECA", _ECA, (79.37, 79.68, 79.53), (85.48, 86.17, 85.83)))],
@@ -120,9 +121,9 @@ S0 = Study(
            "sweeps here vary one factor each (n on version 8, versions at n = 4).",
            "Table 4's FLOPs (61.10 G) do not say whether a multiply-add counts once or twice, nor the input "
            "length; ours are torch's flop counter (2 per multiply-add) on one clip of the preset's length.",
-           "Table 5 names its attention methods but not their settings: MHA and Area Attention sit where ECA does "
-           "(after blocks 5 and 6), residual, 4 heads, areas up to 3 x 3 (core.models.map_attention). Its "
-           "Head-fusion and STC rows are not reproduced: the text does not define them (refs. 54 and 33)."),
+           "Table 5 names its attention methods but not their settings: Head-fusion, MHA and Area Attention sit "
+           "where ECA does (after blocks 5 and 6), residual, 4 heads, areas up to 3 x 3 (core.models.map_attention). "
+           "Its STC row is not reproduced: the text does not define it (ref. 33)."),
 )
 
 # ----------------------------------------------------------------------------- S1

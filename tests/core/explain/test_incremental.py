@@ -14,7 +14,7 @@ from core.features import PRESETS
 from core.models import available, build, demo_config
 
 # incremental by stem or by patch
-CONV_MODELS = ("cnn", "cnn-atn", "cnn-eca", "cnn-mha", "cnn-area", "cnn1d", "fusion", "vggish", "yamnet")
+CONV_MODELS = ("cnn", "cnn-atn", "cnn-eca", "cnn-mha", "cnn-hf", "cnn-area", "cnn1d", "fusion", "vggish", "yamnet")
 PLAIN_ONLY = {"cnn3d": "its volume folds time into two axes", "lstm": "recurrent", "lstm-atn": "recurrent",
               "sdnn": "dense layers over the sequence", "dbn": "dense layers over the time average",
               "cnn-lstm": "recurrent"}

@@ -12,7 +12,7 @@ from core.explain.maps import Grid
 from core.models import available, build, demo_config
 from tests.core.explain.test_incremental import subject_for, trained_looking
 
-PATTERNED = ("cnn", "cnn-eca", "cnn-mha", "cnn-area")  # 2D conv stems: local in bands and in time
+PATTERNED = ("cnn", "cnn-eca", "cnn-mha", "cnn-hf", "cnn-area")  # 2D conv stems: local in bands and in time
 # Grids aligned with the pools and not: 8-band x 25-frame cells (LIME's default at 10 ms hops), 5 x 13, 11 x 7.
 GRIDS = ((8, 25), (5, 13), (11, 7))
 

@@ -38,7 +38,7 @@ def model(request):
 
 def test_the_registry_lists_the_four_systems():
     assert NAMES == sorted(NAMES)
-    assert set(NAMES) == {"cnn", "cnn-eca", "cnn-mha", "cnn-area", "cnn3d", "cnn-lstm", "dbn", "sdnn", "lstm",
+    assert set(NAMES) == {"cnn", "cnn-eca", "cnn-mha", "cnn-hf", "cnn-area", "cnn3d", "cnn-lstm", "dbn", "sdnn", "lstm",
                          "lstm-atn", "cnn-atn", "cnn1d", "vggish", "yamnet", "fusion"}
     assert {models.spec(n).paper for n in NAMES} == {"S0", "S1", "S2", "S3"}
 

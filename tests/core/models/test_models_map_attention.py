@@ -1,4 +1,4 @@
-"""S0 Table 5's alternatives to ECA inside the same CNN: multi-head and area self-attention over the map."""
+"""S0 Table 5's alternatives to ECA inside the same CNN: multi-head, head-fusion and area attention over the map."""
 
 import itertools
 
@@ -7,7 +7,7 @@ import torch
 
 from core import models
 from core.errors import ConfigError
-from core.models.map_attention import AreaAttention, MapSelfAttention, area_features
+from core.models.map_attention import AreaAttention, HeadFusion, MapSelfAttention, area_features
 
 
 def test_area_features_are_every_rectangles_mean_and_sum():
@@ -77,3 +77,24 @@ def test_the_cnns_hold_the_papers_parameters_plus_four_c_squared_per_attention_b
 def test_bad_attention_settings_say_what_is_wrong(name, cfg, match):
     with pytest.raises(ConfigError, match=match):
         models.build(name, 4, n=1, **cfg)
+
+
+def test_head_fusion_is_the_mean_over_heads_of_softmax_q_times_k_times_v():
+    """The authors' MACNN per head: softmax over channels of Q * K (elementwise), times V; heads averaged."""
+    torch.manual_seed(0)
+    channels, heads = 6, 3
+    block = HeadFusion(channels, heads)
+    x = torch.randn(2, channels, 3, 5)
+    w, b = block.qkv.weight, block.qkv.bias
+    conv = lambda part, h: torch.nn.functional.conv2d(  # noqa: E731  (part: 0 Q, 1 K, 2 V; head h)
+        x, w[(part * heads + h) * channels:(part * heads + h + 1) * channels],
+        b[(part * heads + h) * channels:(part * heads + h + 1) * channels])
+    maps = [torch.softmax(conv(0, h) * conv(1, h), dim=1) * conv(2, h) for h in range(heads)]
+    torch.testing.assert_close(block(x), x + torch.stack(maps).mean(0))
+
+
+def test_head_fusion_cnn_holds_three_c_squared_per_head_and_block():
+    attention = sum(4 * 3 * (c * c + c) for c in (320, 384))  # 4 heads of Q, K, V: 1x1 convs C -> C with bias
+    m = models.build("cnn-hf", 4)
+    assert models.num_parameters(m) == 2_734_482 - 2 * 7 + attention
+    assert isinstance(m.blocks[5].attention, HeadFusion) and m.spec.eca_taps == ()
