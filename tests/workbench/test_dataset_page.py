@@ -233,3 +233,14 @@ def test_the_real_cue_set_says_how_often_the_model_itself_ranks_the_planted_word
     assert list(table["clips"]) == [8]  # polish-m5's cue clips: the only voice this model never heard
     assert 0 <= table["model_ranks_cue_first"][0] <= 1 and "pointing_where_model_ranks_cue_first" in table
     assert any("hearing each word alone" in c.value for c in at.caption)
+
+
+def test_a_cue_set_the_model_heard_every_speaker_of_says_why_there_is_no_localisation_table():
+    at = go(start(model=None), "dataset")  # the default: polish-cnn-eca, trained on all five speakers
+    at.text_input(key="dataset_folder").set_value("assets/polish-cue").run()
+    at.number_input(key="dataset_limit").set_value(4).run()
+    at.button(key="dataset_run").click().run()
+    assert not at.exception and not at.error
+    assert not [d for d in at.dataframe if "method" in d.value.columns]
+    assert any("judged only on planted-cue clips of speakers the model never heard" in i.value for i in at.info)
+    assert any("not speaker-independent" in w.value for w in at.warning)

@@ -230,6 +230,11 @@ def results_view(path: str) -> None:
                     "each method's pointing on those clips."
                     if any("model_ranks_cue_first" in row for row in result.localisation) else ""))
         st.dataframe(pd.DataFrame(result.localisation), hide_index=True, width="stretch")
+    elif result.localisation == []:  # planted-cue clips, none the model can be judged on
+        st.info("No localisation table: localisation is judged only on planted-cue clips of speakers the model never "
+                "heard and of emotions it knows, and here there are none. A model trained on every speaker (such as "
+                "the shipped real-speech ones) is judged through its cross-validation folds: `make real-explanations`.",
+                icon=":material/info:")
     if result.skipped:
         with st.expander(f"{len(result.skipped)} clip(s) left out"):
             st.dataframe(pd.DataFrame([{"clip": k, "why": v} for k, v in result.skipped.items()]), hide_index=True)
