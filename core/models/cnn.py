@@ -89,24 +89,20 @@ CNN_ECA_SPEC = ModelSpec(
     description=f"{_S0}: 6 conv blocks with efficient channel attention after blocks 5 and 6 (k=7)",
 )
 
-# S0 Table 5: other attention methods in the same CNN, where ECA goes (``core.models.map_attention``)
-CNN_MHA_SPEC = ModelSpec(
-    name="cnn-mha", paper="S0", input_kind="log-mel", feature_preset="stft-v8",
-    cam_layers=("blocks.5",), eca_taps=(), has_attention=False, min_frames=1,
-    description=f"{_S0} Table 5: the CNN with multi-head self-attention over map positions after blocks 5 and 6",
-)
-
-CNN_HF_SPEC = ModelSpec(
-    name="cnn-hf", paper="S0", input_kind="log-mel", feature_preset="stft-v8",
-    cam_layers=("blocks.5",), eca_taps=(), has_attention=False, min_frames=1,
-    description=f"{_S0} Table 5: the CNN with head-fusion attention (Xu et al. 2021) after blocks 5 and 6",
-)
-
-CNN_AREA_SPEC = ModelSpec(
-    name="cnn-area", paper="S0", input_kind="log-mel", feature_preset="stft-v8",
-    cam_layers=("blocks.5",), eca_taps=(), has_attention=False, min_frames=1,
-    description=f"{_S0} Table 5: the CNN with multiscale area attention (Xu et al. 2021) after blocks 5 and 6",
-)
+# S0 Table 5: other attention methods in the same CNN, where ECA goes (``core.models.map_attention``): each kind's
+# spec (the baseline CNN's but for name and description) and its module for a block of ``c`` channels
+MAP_ATTENTION = {
+    "mha": (replace(CNN_SPEC, name="cnn-mha", description=f"{_S0} Table 5: the CNN with multi-head self-attention "
+                    "over map positions after blocks 5 and 6"),
+            lambda c, heads, max_area: MapSelfAttention(c, heads)),
+    "head-fusion": (replace(CNN_SPEC, name="cnn-hf", description=f"{_S0} Table 5: the CNN with head-fusion attention "
+                            "(Xu et al. 2021) after blocks 5 and 6"),
+                    lambda c, heads, max_area: HeadFusion(c, heads)),
+    "area": (replace(CNN_SPEC, name="cnn-area", description=f"{_S0} Table 5: the CNN with multiscale area attention "
+                     "(Xu et al. 2021) after blocks 5 and 6"),
+             lambda c, heads, max_area: AreaAttention(c, heads, tuple(max_area))),
+}
+CNN_MHA_SPEC, CNN_HF_SPEC, CNN_AREA_SPEC = (MAP_ATTENTION[kind][0] for kind in ("mha", "head-fusion", "area"))
 
 
 class CnnEca(SerModel):
@@ -118,15 +114,13 @@ class CnnEca(SerModel):
         super().__init__()
         self.cmn = cmn  # per-clip mean of each band removed: a recording's fixed channel colour and level
         self.eca_blocks = tuple(sorted(set(eca_blocks)))
-        self.attention = attention  # "mha", "head-fusion" or "area" (``core.models.map_attention``)
+        self.attention = attention  # a key of MAP_ATTENTION, in ``attention_blocks``
         blocks, in_ch = [], 1
         for i, d in enumerate(CNN_LAYER_DEFS, start=1):
             out_ch = CNN_BASE_CHANNELS * n * d.multiple
             k = eca_kernel_size(out_ch) if eca_kernel == ADAPTIVE else eca_kernel
-            extra = None
-            if attention and i in attention_blocks:
-                extra = (MapSelfAttention(out_ch, heads) if attention == "mha" else HeadFusion(out_ch, heads)
-                         if attention == "head-fusion" else AreaAttention(out_ch, heads, tuple(max_area)))
+            extra = (MAP_ATTENTION[attention][1](out_ch, heads, max_area) if attention and i in attention_blocks
+                     else None)
             blocks.append(ConvBlock(in_ch, out_ch, d.pool, k if i in self.eca_blocks else None, extra))
             in_ch = out_ch
         self.blocks = nn.Sequential(*blocks)
@@ -138,7 +132,7 @@ class CnnEca(SerModel):
     def default_spec(self) -> ModelSpec:
         """S0's CNN-ECA, its Table 5 alternatives, or its baseline CNN when no block has either."""
         if self.attention:
-            return {"mha": CNN_MHA_SPEC, "head-fusion": CNN_HF_SPEC, "area": CNN_AREA_SPEC}[self.attention]
+            return MAP_ATTENTION[self.attention][0]
         return CNN_ECA_SPEC if self.eca_blocks else CNN_SPEC
 
     def adapt_spec(self, spec: ModelSpec) -> ModelSpec:
