@@ -343,17 +343,17 @@ def _evaluate_explanations(args: argparse.Namespace) -> None:
     model, card = checkpoint.load(args.checkpoint, args.device)
     plain = manifest.filter(split=args.split) if args.split != "all" and has_split(manifest) else manifest
     results = {}
-    jobs = [("localisation", lambda p: tables.localisation_table(model, card, manifest, methods, settings,
-                                                                 device=args.device, progress=p)),
-            ("faithfulness", lambda p: tables.faithfulness_table(model, card, plain, methods, settings,
-                                                                 device=args.device, max_clips=args.max_clips,
-                                                                 unit=args.unit, baseline_kind=args.baseline,
-                                                                 progress=p)),
-            ("sanity", lambda p: tables.sanity_table(model, card, plain, methods, settings, device=args.device,
-                                                     max_clips=min(5, args.max_clips), progress=p))]
-    for name, job in jobs:
+    jobs = [("localisation", lambda p: tables.localisation_tables(tables.localisation_results(
+                model, card, manifest, methods, settings, device=args.device, progress=p))),
+            ("faithfulness", lambda p: {"faithfulness": tables.faithfulness_table(
+                model, card, plain, methods, settings, device=args.device, max_clips=args.max_clips, unit=args.unit,
+                baseline_kind=args.baseline, progress=p)}),
+            ("sanity", lambda p: {"sanity": tables.sanity_table(model, card, plain, methods, settings,
+                                                                device=args.device, max_clips=min(5, args.max_clips),
+                                                                progress=p)})]
+    for name, job in jobs:  # each job: its tables, by name
         with tqdm(total=100, desc=name, unit="%", disable=args.quiet) as bar:
-            results[name] = job(lambda f, bar=bar: bar.update(round(100 * f) - bar.n))
+            results |= job(lambda f, bar=bar: bar.update(round(100 * f) - bar.n))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     provenance = {"checkpoint": str(Path(args.checkpoint).resolve()), "model": card.model,
@@ -401,7 +401,7 @@ def _localisation_over_folds(args: argparse.Namespace, folds: list[Path], manife
     if not pooled:
         raise ConfigError(f"No cue clip in {args.corpus} is of a speaker held out from the fold models in "
                           f"{args.checkpoint} (or of an emotion they know).")
-    results = {"localisation": tables.summarise_localisation(pooled)}
+    results = tables.localisation_tables(pooled)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     provenance = {"folds": [str(f.resolve()) for f in folds], "corpus": str(Path(args.corpus).resolve()),

@@ -14,7 +14,7 @@ and ``n_right`` after it, each drawn from {1, 2} per clip, all of words differen
 word and from each other. ``cue_start``/``cue_end`` are E's span in seconds, exact sample
 positions / 16000 (``cue_start_sample``/``cue_end_sample`` hold the samples), so
 explanation methods can be scored on whether they point at it
-(``core.explain.tables.localisation_table``).
+(``core.explain.tables.localisation_results``).
 
 What must not give the planted word away:
 

@@ -36,7 +36,7 @@ from core.errors import AudioError, ConfigError, CorpusError
 from core.explain.analysis import Settings, analyze, card_fields
 from core.explain.subject import model_lock
 from core.explain.eca import EcaProfile, eca_profiles
-from core.explain.tables import cue_rows, localisation_results, summarise_localisation
+from core.explain.tables import cue_rows, localisation_by_emotion, localisation_results, summarise_localisation
 from core.training import adapt
 from core.training.loop import decode, trained_speaker_clips
 from core.training.metrics import confusion_matrix, summary
@@ -67,6 +67,8 @@ class DatasetAnalysis:
     adaptation: dict | None = None
     #: ``{speaker: clips}`` analysed of speakers the model was trained on: their scores are not speaker-independent
     trained_speakers: dict[str, int] = field(default_factory=dict)
+    #: the same per planted emotion ({"method", "emotion", ...}), where the cue clips plant several
+    localisation_by_emotion: list[dict] = field(default_factory=list)
 
     def cell(self, true_label: int, predicted_label: int) -> list[str]:
         """The clips in one cell of the confusion matrix (for listening)."""
@@ -179,12 +181,14 @@ def analyze_dataset(model, card: Card, manifest: Manifest, *, methods: Sequence[
         report(0.86, "ECA channel weights")
         eca = _eca(features_seen, labels)
 
-    localisation = None
+    localisation, by_emotion = None, []
     if any(r.extra.get("cue_start") for r in manifest.rows):
         report(0.88, "localisation on the planted-cue clips")
-        table = _localisation(model_of, card, manifest, methods, settings, target_device,
-                              lambda f: report(0.88 + 0.08 * f, "localisation on the planted-cue clips"))
-        localisation = [{"method": name} | row for name, row in table.items()]
+        per_method = _localisation(model_of, card, manifest, methods, settings, target_device,
+                                   lambda f: report(0.88 + 0.08 * f, "localisation on the planted-cue clips"))
+        localisation = [{"method": name} | row for name, row in summarise_localisation(per_method).items()]
+        by_emotion = [{"method": name, "emotion": emotion} | row
+                      for (name, emotion), row in localisation_by_emotion(per_method).items()]
 
     report(0.97, "t-SNE of the embeddings")
     layout = tsne(emb)
@@ -195,7 +199,7 @@ def analyze_dataset(model, card: Card, manifest: Manifest, *, methods: Sequence[
         labels=tuple(labels), paths=paths, true=true_arr, predicted=predicted, probabilities=prob_arr,
         confusion=confusion, metrics=metrics, embeddings=emb, tsne=layout, band_hz=band_hz,
         frequency_profiles={m: {k: np.mean(v, axis=0) for k, v in per.items()} for m, per in profiles.items()},
-        eca=eca, localisation=localisation, skipped=skipped, key=key,
+        eca=eca, localisation=localisation, localisation_by_emotion=by_emotion, skipped=skipped, key=key,
         trained_speakers=trained_speaker_clips(card, replace(manifest, rows=analysed)),
         unknown_paths=dict(sorted(unknown_paths.items())), adaptation=adaptation,
     )
@@ -265,8 +269,8 @@ def _pooled(parts: list[dict[str, EcaProfile]]) -> dict[str, EcaProfile]:
 
 
 def _localisation(model_of, card: Card, manifest: Manifest, methods: Sequence[str], settings: Settings,
-                  device: torch.device, progress: Callable[[float], None]) -> dict[str, dict[str, float]]:
-    """``core.explain.tables.localisation_table`` with each planted-cue clip explained by its speaker's model."""
+                  device: torch.device, progress: Callable[[float], None]) -> dict[str, list]:
+    """``core.explain.tables.localisation_results`` with each planted-cue clip explained by its speaker's model."""
     cues = cue_rows(manifest).rows
     per_method: dict[str, list] = {}
     done = 0
@@ -276,7 +280,7 @@ def _localisation(model_of, card: Card, manifest: Manifest, methods: Sequence[st
         for name, results in part.items():
             per_method.setdefault(name, []).extend(results)
         done += len(rows)
-    return summarise_localisation(per_method)
+    return per_method
 
 
 def tsne(embeddings: np.ndarray, seed: int = 0) -> np.ndarray | None:

@@ -188,6 +188,7 @@ class Localisation:
     # None where the clip records no word spans. Set per clip by ``core.explain.tables``, to tell a map that misses
     # the cue because the model does from one that misses it on its own.
     model_ranks_cue_first: bool | None = None
+    emotion: str = ""  # the planted cue's emotion (the clip's label), to break the table down by emotion
 
 
 def localisation(attribution: AttributionMap, cue_start: float, cue_end: float) -> Localisation:

@@ -269,16 +269,23 @@ def _recall_table(dataset) -> Table:
                  note="Rows: the labelled emotion; columns: what the model predicted (clips in each cell).")
 
 
-def _localisation_table(dataset) -> Table | str:
-    """The localisation table of the planted-cue clips, every method and column, or why there is none."""
+def _localisation_tables(dataset) -> list[Table | str]:
+    """The localisation table of the planted-cue clips, every method and column, and the same per planted emotion
+    where there are several; or why there is none."""
     if not dataset.localisation:
-        return "Localisation: this corpus has no planted-cue clips, so there is no localisation table."
-    columns = list(dict.fromkeys(k for row in dataset.localisation for k in row))
+        return ["Localisation: this corpus has no planted-cue clips, so there is no localisation table."]
+    note = ("inside_share: share of positive attribution inside the planted phrase; pointing: the map's peak falls "
+            "inside it; chance: the phrase's share of the clip (what a uniform map scores).")
+    found = [("Localisation on the planted-cue clips", dataset.localisation),
+             ("Localisation per planted emotion", dataset.localisation_by_emotion)]
+    return [_rows_table(title, rows, note) for title, rows in found if rows]
+
+
+def _rows_table(title: str, rows: list[dict], note: str) -> Table:
+    """A table of dict rows: every key a column, in first-seen order; floats to three decimals."""
+    columns = list(dict.fromkeys(k for row in rows for k in row))
     cell = lambda v: f"{v:.3f}" if isinstance(v, float) else str(v)  # noqa: E731
-    return Table("Localisation on the planted-cue clips", columns,
-                 [[cell(row.get(c, "")) for c in columns] for row in dataset.localisation],
-                 note="inside_share: share of positive attribution inside the planted phrase; pointing: the map's "
-                      "peak falls inside it; chance: the phrase's share of the clip (what a uniform map scores).")
+    return Table(title, columns, [[cell(row.get(c, "")) for c in columns] for row in rows], note=note)
 
 
 def _skipped_table(dataset) -> Table | str:
@@ -317,7 +324,8 @@ def _dataset_draws(dataset) -> list:
 def dataset_pages(dataset, info: Mapping[str, Any], source: str = "", features: Mapping | None = None) -> list:
     """The dataset report's A4 pages: summary and every table of the Dataset page, the figures two to a page,
     provenance."""
-    tables = [_metrics_table(dataset), _recall_table(dataset), _localisation_table(dataset), _skipped_table(dataset)]
+    tables = [_metrics_table(dataset), _recall_table(dataset), *_localisation_tables(dataset),
+              _skipped_table(dataset)]
     facts = [("source", source), ("dataset key", dataset.key), ("features", _pairs(features or {}))]
     return [*table_pages("serwb dataset analysis", _dataset_lines(dataset, info, source), tables),
             *figure_pages(_dataset_draws(dataset)),
@@ -338,7 +346,8 @@ def dataset_zip(dataset, *, card: Card | None = None, checkpoint_hash: str | Non
     for tap, profile in (dataset.eca or {}).items():
         arrays[f"eca_{tap}_mean"], arrays[f"eca_{tap}_std"] = profile.mean, profile.std
     data = {"provenance": info, "labels": list(dataset.labels), "metrics": dataset.metrics,
-            "localisation": dataset.localisation, "skipped": dataset.skipped,
+            "localisation": dataset.localisation, "localisation_by_emotion": dataset.localisation_by_emotion,
+            "skipped": dataset.skipped,
             "clips": [{"path": p, "true": dataset.labels[t] if t >= 0 else None, "predicted": dataset.labels[y]}
                       for p, t, y in zip(dataset.paths, dataset.true, dataset.predicted)], **(extra or {})}
     figures = {"confusion": confusion_figure(dataset.confusion, dataset.labels)}

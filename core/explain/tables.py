@@ -56,7 +56,7 @@ def localisation_results(model, card, manifest: Manifest, methods: Sequence[str]
         start, end = float(row.extra["cue_start"]) + offset, float(row.extra["cue_end"]) + offset
         ranks_first = cue_word_first(clip, row, model, card, target_settings, device)
         for name, m in analysis.maps.items():
-            found = replace(localisation(m, start, end), model_ranks_cue_first=ranks_first)
+            found = replace(localisation(m, start, end), model_ranks_cue_first=ranks_first, emotion=row.label)
             per_method.setdefault(name, []).append(found)
         if progress:
             progress((i + 1) / len(cues.rows))
@@ -103,11 +103,28 @@ def summarise_localisation(per_method: dict[str, list]) -> dict[str, dict[str, f
     return table
 
 
-def localisation_table(model, card, manifest: Manifest, methods: Sequence[str] = ("gradcam", "occlusion", "lime"),
-                       settings: Settings = Settings(), device: str = "auto",
-                       progress: Progress | None = None) -> dict[str, dict[str, float]]:
-    """``summarise_localisation`` of ``localisation_results``: one row per method."""
-    return summarise_localisation(localisation_results(model, card, manifest, methods, settings, device, progress))
+def localisation_by_emotion(per_method: dict[str, list]) -> dict[tuple[str, str], dict[str, float]]:
+    """``summarise_localisation`` of each planted emotion's clips alone, one row per (method, emotion); empty when
+    the clips plant only one emotion. An average over emotions can hide that the
+    model hears one planted emotion and not another, and then no map can point at the word it does not hear."""
+    emotions = sorted({r.emotion for results in per_method.values() for r in results})
+    if len(emotions) < 2:
+        return {}
+    table = {}
+    for name, results in per_method.items():
+        for emotion in emotions:
+            chosen = [r for r in results if r.emotion == emotion]
+            if chosen:
+                table[name, emotion] = summarise_localisation({name: chosen})[name]
+    return table
+
+
+def localisation_tables(per_method: dict[str, list]) -> dict[str, dict[str, dict[str, float]]]:
+    """The localisation table, and (``localisation_by_emotion``) the same per planted emotion where there are
+    several, its rows named "method: emotion"."""
+    by_emotion = {f"{name}: {emotion}": row for (name, emotion), row in localisation_by_emotion(per_method).items()}
+    return {"localisation": summarise_localisation(per_method)} | (
+        {"localisation by emotion": by_emotion} if by_emotion else {})
 
 
 def faithfulness_table(model, card, manifest: Manifest, methods: Sequence[str] = ("gradcam", "occlusion", "lime"),

@@ -55,6 +55,9 @@ def test_demo_corpus_analysis_matches_core_evaluate(demo_model):
     assert any("mean attribution per band" in str(c["layout"]) for c in charts(at))
     localisation = [d.value for d in at.dataframe if "method" in d.value.columns]
     assert localisation and set(localisation[0]["method"]) == {"gradcam"}
+    [by_emotion] = [t for t in localisation if "emotion" in t.columns]  # the cue clips plant three emotions
+    assert set(by_emotion["emotion"]) == {"angry", "happy", "sad"}
+    assert by_emotion["clips"].sum() == localisation[0]["clips"].sum()
     assert len(at.get("audio")) >= 1  # the selected confusion cell's clips, to listen to
     assert any(b.proto.label.startswith("Export") for b in at.get("download_button"))
 

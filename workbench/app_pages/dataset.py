@@ -230,6 +230,11 @@ def results_view(path: str) -> None:
                     "each method's pointing on those clips."
                     if any("model_ranks_cue_first" in row for row in result.localisation) else ""))
         st.dataframe(pd.DataFrame(result.localisation), hide_index=True, width="stretch")
+        if result.localisation_by_emotion:
+            with st.expander("Per planted emotion"):
+                st.caption("The same table for each planted emotion's clips alone: a model that hears one emotion "
+                           "and not another leaves the maps nothing to point at on the one it does not hear.")
+                st.dataframe(pd.DataFrame(result.localisation_by_emotion), hide_index=True, width="stretch")
     elif result.localisation == []:  # planted-cue clips, none the model can be judged on
         st.info("No localisation table: localisation is judged only on planted-cue clips of speakers the model never "
                 "heard and of emotions it knows, and here there are none. A model trained on every speaker (such as "

@@ -248,14 +248,17 @@ def test_adapted_metrics_match_evaluate_and_cue_clips_are_explained_by_their_spe
     mine = adapted(model, [features])
     cues = [r for r in demo_slice.rows if r.extra.get("split") == "cue"]
     per_method: dict[str, list] = {}
+    planted = []
     for chosen, rows in ((mine, [r for r in cues if r.speaker == speaker]),
                          (model, [r for r in cues if r.speaker != speaker])):
         assert rows
         for name, results in localisation_results(chosen, card, replace(demo_slice, rows=tuple(rows)),
                                                   ("gradcam",), device="cpu").items():
             per_method.setdefault(name, []).extend(results)
+        planted += [r.label for r in rows]
     expected = summarise_localisation(per_method)["gradcam"]
     (row,) = analysis.localisation
     assert row["clips"] == expected["clips"] == 3
     assert row["inside_share"] == pytest.approx(expected["inside_share"], abs=1e-6)
     assert row["pointing_accuracy"] == pytest.approx(expected["pointing_accuracy"])
+    assert set(planted) == {"angry"} and analysis.localisation_by_emotion == []  # one emotion: nothing to split

@@ -55,6 +55,23 @@ def test_evaluate_explanations_pools_the_fold_models_on_their_held_out_speakers(
     assert "| gradcam |" in (out / "explanations.md").read_text()
 
 
+def test_the_dataset_page_analysis_breaks_the_real_cue_table_down_by_planted_emotion(cv_folder):
+    from core.explain.dataset import analyze_dataset
+
+    model, card = checkpoint.load(cv_folder / "fold-1" / "model", device="cpu")  # held out: polish-m5
+    cue = load_manifest(CUE)
+    analysis = analyze_dataset(model, card, cue, methods=("gradcam",), device="cpu")
+    rows = [r for r in cue.rows if r.speaker == "polish-m5"]
+    results = localisation_results(model, card, cue, methods=("gradcam",), device="cpu")["gradcam"]
+    assert [(r["method"], r["emotion"]) for r in analysis.localisation_by_emotion] == \
+        [("gradcam", "angry"), ("gradcam", "fearful")]
+    for by in analysis.localisation_by_emotion:
+        chosen = [r for r, row in zip(results, rows) if row.label == by["emotion"]]
+        assert by["clips"] == len(chosen) > 0
+        assert by["inside_share"] == pytest.approx(np.mean([r.inside_share for r in chosen]), abs=1e-6)
+        assert by["model_ranks_cue_first"] == pytest.approx(np.mean([r.model_ranks_cue_first for r in chosen]))
+
+
 def test_fold_models_that_heard_every_speaker_are_refused_with_a_reason(tmp_path, capsys):
     _fold_model(tmp_path / "cv" / "fold-1" / "model", SPEAKERS)
     assert main(["evaluate-explanations", str(tmp_path / "cv"), "--corpus", str(CUE), "--methods", "gradcam",
@@ -137,6 +154,24 @@ def test_pointing_is_reported_on_the_clips_where_the_model_ranks_the_planted_wor
     assert "model_ranks_cue_first" not in plain  # clips without word spans (the synthetic cue set)
 
 
+def test_the_localisation_table_is_broken_down_by_planted_emotion():
+    from core.explain.evaluate import Localisation
+    from core.explain.tables import localisation_tables
+
+    angry = [Localisation(0.6, True, 0.2, True, "angry"), Localisation(0.4, True, 0.2, True, "angry")]
+    fearful = [Localisation(0.1, False, 0.3, False, "fearful"), Localisation(0.3, True, 0.3, True, "fearful"),
+               Localisation(0.2, False, 0.3, False, "fearful")]
+    found = localisation_tables({"gradcam": angry + fearful, "lime": fearful})
+    by = found["localisation by emotion"]
+    assert list(by) == ["gradcam: angry", "gradcam: fearful", "lime: fearful"]  # no row for an emotion with no clip
+    assert by["gradcam: angry"]["clips"] == 2 and by["gradcam: angry"]["inside_share"] == pytest.approx(0.5)
+    assert by["gradcam: fearful"]["model_ranks_cue_first"] == pytest.approx(1 / 3)
+    assert by["gradcam: fearful"]["pointing_where_model_ranks_cue_first"] == 1.0
+    assert by["gradcam: fearful"]["chance"] == pytest.approx(0.3)
+    assert found["localisation"]["gradcam"]["clips"] == 5
+    assert "localisation by emotion" not in localisation_tables({"gradcam": angry})  # one emotion: nothing to split
+
+
 def test_fold_localisation_says_how_often_the_model_ranks_the_planted_word_first(cv_folder):
     model, card = checkpoint.load(cv_folder / "fold-1" / "model", device="cpu")
     found = localisation_results(model, card, load_manifest(CUE), methods=("gradcam",), device="cpu")
@@ -171,6 +206,8 @@ def test_fold_models_can_be_adapted_to_their_held_out_speakers_clips_before_expl
     row = written["localisation"]["gradcam"]
     assert row["clips"] == len(expected)
     assert row["inside_share"] == pytest.approx(np.mean([r.inside_share for r in expected]))
+    by = written["localisation by emotion"]
+    assert sum(by[f"gradcam: {e}"]["clips"] for e in ("angry", "fearful")) == len(expected)
 
 
 def test_adapting_to_a_corpus_without_the_held_out_speakers_says_where_to_point(cv_folder, tmp_path, capsys):
