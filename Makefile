@@ -127,7 +127,7 @@ explanations: $(STAMP)
 # The papers' protocols on our corpora (serwb reproduce): tables beside the papers' in build/reproduce/PAPER-CORPUS
 # (results.md, results.json, plots/). Resumable: run again to continue. One paper on one corpus:
 #   make reproduce PAPER=s2 CORPUS=assets/polish [EPOCHS=N]   (EPOCHS: a budget for every run, said in the tables)
-# All four on both shipped corpora: make reproductions (S0's 45 runs x 6 trainings x 100 epochs want a GPU).
+# All four on both shipped corpora: make reproductions (S0's 49 runs x 6 trainings x 100 epochs want a GPU).
 PAPER  ?= s2
 CORPUS ?= assets/polish
 reproduce: $(STAMP)
