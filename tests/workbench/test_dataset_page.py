@@ -232,8 +232,9 @@ def test_the_real_cue_set_says_how_often_the_model_itself_ranks_the_planted_word
     at.button(key="dataset_run").click().run()  # a cue set alone: its clips are the ones scored, too
     assert not at.exception and not at.error
     assert _confusion(at).sum() == 8
-    [table] = [d.value for d in at.dataframe if "method" in d.value.columns]
+    [table, by_emotion] = [d.value for d in at.dataframe if "method" in d.value.columns]
     assert list(table["clips"]) == [8]  # polish-m5's cue clips: the only voice this model never heard
+    assert list(by_emotion["emotion"]) == ["angry", "fearful"] and by_emotion["clips"].sum() == 8
     assert 0 <= table["model_ranks_cue_first"][0] <= 1 and "pointing_where_model_ranks_cue_first" in table
     assert any("hearing each word alone" in c.value for c in at.caption)
 
