@@ -591,7 +591,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--amp", choices=["auto", "off", "bf16", "fp16"], default=None)
     train.add_argument("--workers", type=int, default=None, help="decoding processes")
     train.add_argument("--resume", action="store_true", help="continue from the last epoch checkpoint in --out")
-    train.add_argument("--model-cfg", nargs="*", default=[], metavar="KEY=VALUE",
+    train.add_argument("--model-cfg", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
                        help="model settings, e.g. n=4 k=7 (merged into a preset's)")
     train.add_argument("--pretrained", action="append", default=[], metavar="BRANCH=PATH",
                        help="start from public VGGish/YAMNet weights converted to .safetensors (width 1), e.g. "
@@ -649,7 +649,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="comma-separated methods of core.explain.methods (serwb methods lists them)")
     explain.add_argument("--target", default=None, help="emotion to explain (default: the predicted one)")
     explain.add_argument("--lime-samples", type=int, default=None, help="LIME perturbations (default: the engine's)")
-    explain.add_argument("--set", nargs="*", default=[], metavar="METHOD.SETTING=VALUE",
+    explain.add_argument("--set", nargs="*", action="extend", default=[], metavar="METHOD.SETTING=VALUE",
                          help="method settings, e.g. occlusion.window_ms=300 lime.seed=1 gradcam.layer=blocks.4")
     explain.add_argument("--out", required=True, help="folder for overlay-*.png, maps.npz, audio-*.wav, analysis.json")
     explain.add_argument("--device", default="auto")
@@ -663,7 +663,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "model on the cue clips of its held-out speakers")
     trust.add_argument("--corpus", required=True, help="corpus with planted-cue clips (e.g. assets/demo)")
     trust.add_argument("--methods", default="gradcam,occlusion,lime")
-    trust.add_argument("--set", nargs="*", default=[], metavar="METHOD.SETTING=VALUE",
+    trust.add_argument("--set", nargs="*", action="extend", default=[], metavar="METHOD.SETTING=VALUE",
                        help="method settings, e.g. occlusion.window_ms=300 lime.num_samples=1000")
     trust.add_argument("--split", default="test", help="clips for faithfulness and sanity ('all' for every clip)")
     trust.add_argument("--max-clips", type=int, default=20, help="clips for the faithfulness table")
@@ -692,7 +692,8 @@ def build_parser() -> argparse.ArgumentParser:
     again.add_argument("--quick", action="store_true", help="smoke run: a few runs, one epoch, demo-sized models")
     again.add_argument("--epochs", type=int, default=None, help="train every run this many epochs (a budget; the "
                        "tables say so)")
-    again.add_argument("--only", nargs="*", default=[], metavar="RUN", help="only these runs (names as in the tables)")
+    again.add_argument("--only", nargs="*", action="extend", default=[], metavar="RUN",
+                       help="only these runs (names as in the tables)")
     again.add_argument("--quiet", action="store_true", help="no progress bars")
     again.set_defaults(run=_reproduce)
 

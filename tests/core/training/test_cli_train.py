@@ -136,6 +136,28 @@ def test_the_parser_knows_train_and_evaluate():
         assert command in help_text
 
 
+def test_repeated_list_options_add_up_instead_of_replacing_each_other():
+    """``--set a=1 --set b=2`` means both, as every CLI user expects; argparse's plain nargs kept only the last."""
+    parser = build_parser()
+    found = parser.parse_args(["explain", "clip.wav", "--model", "m", "--out", "o",
+                               "--set", "gradcam.layer=blocks.4", "--set", "hirescam.layer=blocks.4", "lime.seed=1"])
+    assert found.set == ["gradcam.layer=blocks.4", "hirescam.layer=blocks.4", "lime.seed=1"]
+    found = parser.parse_args(["evaluate-explanations", "ckpt", "--corpus", "c", "--out", "o",
+                               "--set", "occlusion.window_ms=300", "--set", "lime.seed=1"])
+    assert found.set == ["occlusion.window_ms=300", "lime.seed=1"]
+    found = parser.parse_args(["reproduce", "s2", "--corpus", "c", "--only", "s2-cnn", "--only", "s2-sdnn"])
+    assert found.only == ["s2-cnn", "s2-sdnn"]
+    assert parser.parse_args(["reproduce", "s2", "--corpus", "c"]).only == []
+
+
+def test_repeated_model_cfg_options_all_reach_the_trained_model(demo_root, tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", "--model", "sdnn", "--corpus", str(demo_root), "--out", str(out),
+                 "--model-cfg", "hidden=[32,16]", "--model-cfg", "dropout=0.3", *FAST]) == 0
+    config = checkpoint.read_card(out / "model").model_config
+    assert config["hidden"] == [32, 16] and config["dropout"] == 0.3
+
+
 def test_gaussian_data_selection_reports_what_it_dropped(demo_root, tmp_path, capsys):
     out = tmp_path / "gds"
     assert main(["train", "--model", "vggish", "--corpus", str(demo_root), "--out", str(out), "--model-cfg",
