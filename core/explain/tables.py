@@ -105,8 +105,8 @@ def summarise_localisation(per_method: dict[str, list]) -> dict[str, dict[str, f
 
 def localisation_by_emotion(per_method: dict[str, list]) -> dict[tuple[str, str], dict[str, float]]:
     """``summarise_localisation`` of each planted emotion's clips alone, one row per (method, emotion); empty when
-    the clips plant only one emotion. An average over emotions can hide that the
-    model hears one planted emotion and not another, and then no map can point at the word it does not hear."""
+    the clips plant only one emotion. An average over emotions can hide that the model hears one planted emotion
+    and not another, and then no map can point at the word it does not hear."""
     emotions = sorted({r.emotion for results in per_method.values() for r in results})
     if len(emotions) < 2:
         return {}
