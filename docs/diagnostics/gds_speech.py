@@ -19,20 +19,21 @@ from core.presets import PRESETS
 from core.training.loop import decode
 
 S3 = PRESETS["s3"]
-FRAMES, HOP, HOP_SAMPLES = 96, S3.model_cfg["patch_hop"], 160  # VGGish patches, 10 ms frames
+FEATURES = preset(S3.features)
+FRAMES, HOP = FEATURES.patch_frames, S3.model_cfg["patch_hop"]  # patch length and hop, in frames
 
 
 def main(root: str = "assets/polish") -> None:
     manifest = load_manifest(Path(root))
     decoded = decode(manifest, sorted({r.label for r in manifest.rows}), seconds=S3.seconds, padding=S3.padding)
-    front = frontend(preset(S3.features))
+    front = frontend(FEATURES)
     with torch.no_grad():
         features = torch.cat([front(decoded.waves[i:i + 64]) for i in range(0, len(decoded.waves), 64)])
     cut = patches(features, FRAMES, HOP)
     kept = select_items(item_scores(cut), S3.gds_threshold).keep.numpy()
     speech = np.zeros(kept.shape)  # share of each patch's frames inside the word
     for i, (start, length) in enumerate(decoded.spans.tolist()):
-        first, last = start / HOP_SAMPLES, (start + length) / HOP_SAMPLES
+        first, last = start / FEATURES.hop_length, (start + length) / FEATURES.hop_length
         for p in range(kept.shape[1]):
             speech[i, p] = max(0.0, min(p * HOP + FRAMES, last) - max(p * HOP, first)) / FRAMES
     print(f"{len(kept)} clips x {kept.shape[1]} patches: {(~kept).sum()} dropped, {kept.sum()} kept")
