@@ -1,5 +1,7 @@
 """Fixtures for the page tests: the demo model, and extra checkpoints offered through SERWB_MODELS."""
 
+from dataclasses import replace
+
 import pytest
 from wb_helpers import DEMO_MODEL
 
@@ -40,3 +42,13 @@ def attention_model(monkeypatch):
     """The shipped S2 CNN-attention checkpoint on MFCCs, with no extra models offered."""
     monkeypatch.delenv("SERWB_MODELS", raising=False)
     return SHIPPED / "cnn-atn"
+
+
+@pytest.fixture
+def speaker_batches_model(demo_model, tmp_path, monkeypatch):
+    """The demo cnn-eca under a card saying it trained with speaker batches, offered through SERWB_MODELS."""
+    model, card = demo_model
+    folder = tmp_path / "models" / "speaker-batches"
+    checkpoint.save(model, replace(card, training=dict(card.training) | {"speaker_batches": True}), folder)
+    monkeypatch.setenv("SERWB_MODELS", str(tmp_path / "models"))
+    return folder

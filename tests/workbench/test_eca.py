@@ -93,3 +93,31 @@ def test_a_model_without_eca_says_so(extra_models):
     at.selectbox(key="model").select_index(model_index(at, "plain-cnn")).run()
     go(at, "eca")
     assert any("has no efficient-channel-attention blocks" in i.value for i in at.info)
+
+
+def test_a_model_trained_in_speaker_batches_is_profiled_adapted_to_each_speaker(speaker_batches_model, demo_model,
+                                                                                demo_test_profiles):
+    """The card says speaker batches, so the page adapts by default: its heatmaps are the adapted analysis's
+    profiles, not the trained statistics', and unticking the box gives the trained ones back."""
+    at = go(start(model=speaker_batches_model), "eca")
+    [box] = [c for c in at.checkbox if c.label == "Adapt to each speaker (AdaBN)"]
+    assert box.value is True and "BatchNorm statistics" in box.help
+    assert not at.exception and not at.error
+    assert any(c.value.startswith("Adapted to each speaker (AdaBN): 3 speakers adapted") for c in at.caption)
+
+    model, card = demo_model
+    manifest = load_manifest(demo_clip().parents[2]).filter(split="test")
+    adapted = analyze_dataset(model, card, manifest, methods=(), device="cpu", adapt_speakers=True).eca
+    for tap, chart in _heatmaps(at).items():
+        heat = chart["data"][0]
+        order = [int(c) for c in heat["x"]]
+        np.testing.assert_allclose(arr(heat["z"]), adapted[tap].mean[:, order], atol=1e-5)
+        assert not np.allclose(adapted[tap].mean, demo_test_profiles[tap].mean, atol=1e-3)  # adapting changes them
+
+    box.uncheck().run()
+    assert not at.exception
+    assert any(c.value.startswith("Not adapted to speakers") for c in at.caption)
+    for tap, chart in _heatmaps(at).items():
+        heat = chart["data"][0]
+        order = [int(c) for c in heat["x"]]
+        np.testing.assert_allclose(arr(heat["z"]), demo_test_profiles[tap].mean[:, order], atol=1e-5)

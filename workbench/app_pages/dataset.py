@@ -20,9 +20,9 @@ import streamlit as st
 from core.errors import SerwbError
 from core.explain import export
 from core.explain.dataset import clips_to_analyse
-from core.training.adapt import MIN_CLIPS, adapts, batchnorms
+from core.training.adapt import adapts
 from workbench import analyses, checkpoints, datasets, domain, state
-from workbench.components import dataset_figures
+from workbench.components import adaptation, dataset_figures
 from workbench.components.errors import show_error
 from workbench.components.players import probability_text
 from workbench.components.progress import wait_one
@@ -31,11 +31,6 @@ RESULT = "dataset_result"  # (job key, DatasetAnalysis, source text, model card,
 PENDING = "dataset_pending"  # (job, source text, model card, model hash) of an analysis still running
 CELL = "dataset_cell"
 PAGE = 8  # clips listed (with players) per page of a confusion cell
-ADAPT_HELP = (f"Each speaker's clips are predicted and explained by a copy of the model whose BatchNorm statistics "
-              f"are those of that speaker's own clips (labels unused); a speaker needs at least {MIN_CLIPS} clips, "
-              "others stay as trained. A single clip on the Explain page is always predicted with the trained "
-              "statistics.")
-
 st.title("Analyse a dataset")
 loaded, error = state.current_model()
 if error is not None:
@@ -79,10 +74,7 @@ if manifest is not None:
         manifest = manifest.filter(split=[split, "cue"])
     cue = sum(1 for r in manifest.rows if r.extra.get("split") == "cue")
     clips = clips_to_analyse(manifest)
-    named = any(r.speaker != "unknown" for r in clips)
-    offer_adapt = bool(batchnorms(loaded.model)) and named  # AdaBN needs BatchNorm layers and named speakers
-    adapt = offer_adapt and st.checkbox("Adapt to each speaker (AdaBN)", value=adapts(loaded.card),
-                                        key=f"dataset_adapt:{loaded.hash[:12]}", help=ADAPT_HELP)
+    adapt = adaptation.checkbox(loaded, clips, key="dataset_adapt")
     only_cue = bool(cue) and len(clips) == cue
     st.caption((f"{domain.count(cue, 'planted-cue clip')} ({manifest.corpus}) to analyse, each scored by its planted "
                 "word's emotion, and for the localisation table" if only_cue else
@@ -107,21 +99,6 @@ if PENDING in st.session_state:  # kept across reruns, so a click elsewhere mid-
 if RESULT not in st.session_state:
     st.info("Pick a folder or upload clips, then press Analyse.", icon=":material/info:")
     st.stop()
-
-
-def adaptation_note(adaptation: dict | None) -> str:
-    """Whether (and for how many speakers) the figures come from speaker-adapted models."""
-    if adaptation is None:
-        return "Not adapted to speakers: every clip was predicted by the model as trained."
-    left = adaptation["unadapted"]
-    adapted = [s for s in adaptation["speakers"] if s not in left]
-    few = [s for s in left if s != "unknown"]
-    nameless = left.get("unknown", 0)
-    return (f"Adapted to each speaker (AdaBN): {domain.count(len(adapted), 'speaker')} adapted, with BatchNorm "
-            f"statistics of their own clips; {domain.count(len(few), 'speaker')} left as trained (fewer than "
-            f"{adaptation['min_clips']} clips)"
-            + (f"; {domain.count(nameless, 'clip')} of no named speaker predicted as trained" if nameless else "")
-            + ".")
 
 
 def _select_cell():
@@ -168,10 +145,10 @@ def results_view(path: str) -> None:
                    "the sidebar); analyse speakers the model never heard to check it.",
                    icon=":material/warning:")
     if result.adaptation is not None:
-        st.info(adaptation_note(result.adaptation), icon=":material/record_voice_over:")
+        st.info(adaptation.note(result.adaptation), icon=":material/record_voice_over:")
     else:
-        st.caption(adaptation_note(None) + (" This model trained with speaker batches, so its card's figures are "
-                                            "adapted ones: tick *Adapt to each speaker (AdaBN)* and press Analyse to "
+        st.caption(adaptation.note(None) + (" This model trained with speaker batches, so its card's figures are "
+                                            f"adapted ones: tick *{adaptation.LABEL}* and press Analyse to "
                                             "compare." if adapts(card) else ""))
     if unknown:
         listed = ", ".join(f"{domain.count(n, 'clip')} labelled {label}" for label, n in unknown.items())

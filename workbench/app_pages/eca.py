@@ -4,9 +4,11 @@ heatmap per block (emotions x channels, sorted by between-emotion spread; the wi
 Over a shipped corpus (its labels: the real Polish one, or the synthetic demo; the model's own
 training corpus first) or over the clips added in this session (grouped by the emotion the model
 predicts for them), with the current clip's gates as a last row, and the channels ranked by how much
-their mean differs between emotions (no ranking with a single emotion: nothing differs).
-Profiles come from ``core.explain.dataset.analyze_dataset`` (corpora) or ``analyses.submit_eca`` (session clips and
-the current clip's gates), both background jobs: the page only draws.
+their mean differs between emotions (no ranking with a single emotion: nothing differs). Over a corpus, a
+model with BatchNorm layers can be adapted to each speaker (AdaBN, ``workbench.components.adaptation``), by
+default where it trained with speaker batches, as on the Dataset page. Profiles come from
+``core.explain.dataset.analyze_dataset`` (corpora) or ``analyses.submit_eca`` (session clips and the current
+clip's gates), both background jobs: the page only draws.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import streamlit as st
 
 from core.errors import SerwbError
 from workbench import analyses, checkpoints, datasets, state
-from workbench.components import dataset_figures
+from workbench.components import adaptation, dataset_figures
 from workbench.components.errors import show_error
 from workbench.components.progress import wait_one
 
@@ -110,8 +112,13 @@ def eca_view(path: str) -> None:
         if missing:
             st.info(f"This corpus has no {', '.join(missing)} clips (the model's other classes): their rows are "
                     "missing. The model's own training corpus covers every class.", icon=":material/info:")
-        result, message = wait_one(datasets.submit(loaded, manifest, methods=()), SOURCES[source])
+        adapt = adaptation.checkbox(loaded, manifest.rows, key="eca_adapt")
+        job = datasets.submit(loaded, manifest, methods=(), adapt_speakers=adapt)
+        result, message = wait_one(job, SOURCES[source])
         profiles = result.eca if result is not None else None
+        if result is not None:
+            st.caption(adaptation.note(result.adaptation) + (" The current clip's row uses the model as trained, as "
+                                                             "the Explain page predicts one clip." if adapt else ""))
         if result is not None and result.skipped:
             st.warning(f"{len(result.skipped)} clip(s) could not be read and were left out.", icon=":material/warning:")
     if message is not None:
