@@ -69,6 +69,8 @@ class DatasetAnalysis:
     trained_speakers: dict[str, int] = field(default_factory=dict)
     #: the same per planted emotion ({"method", "emotion", ...}), where the cue clips plant several
     localisation_by_emotion: list[dict] = field(default_factory=list)
+    #: the clips scored are planted-cue clips (a folder of them alone), each labelled by its planted word's emotion
+    cue_scored: bool = False
 
     def cell(self, true_label: int, predicted_label: int) -> list[str]:
         """The clips in one cell of the confusion matrix (for listening)."""
@@ -202,6 +204,7 @@ def analyze_dataset(model, card: Card, manifest: Manifest, *, methods: Sequence[
         eca=eca, localisation=localisation, localisation_by_emotion=by_emotion, skipped=skipped, key=key,
         trained_speakers=trained_speaker_clips(card, replace(manifest, rows=analysed)),
         unknown_paths=dict(sorted(unknown_paths.items())), adaptation=adaptation,
+        cue_scored=all(r.extra.get("split") == "cue" for r in rows),
     )
 
 

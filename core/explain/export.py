@@ -347,7 +347,7 @@ def dataset_zip(dataset, *, card: Card | None = None, checkpoint_hash: str | Non
         arrays[f"eca_{tap}_mean"], arrays[f"eca_{tap}_std"] = profile.mean, profile.std
     data = {"provenance": info, "labels": list(dataset.labels), "metrics": dataset.metrics,
             "localisation": dataset.localisation, "localisation_by_emotion": dataset.localisation_by_emotion,
-            "skipped": dataset.skipped,
+            "cue_scored": dataset.cue_scored, "skipped": dataset.skipped,
             "clips": [{"path": p, "true": dataset.labels[t] if t >= 0 else None, "predicted": dataset.labels[y]}
                       for p, t, y in zip(dataset.paths, dataset.true, dataset.predicted)], **(extra or {})}
     figures = {"confusion": confusion_figure(dataset.confusion, dataset.labels)}

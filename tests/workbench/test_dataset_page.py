@@ -50,6 +50,7 @@ def test_demo_corpus_analysis_matches_core_evaluate(demo_model):
     np.testing.assert_array_equal(confusion, sklearn.metrics.confusion_matrix(true, predicted, labels=range(4)))
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["UA"] == f"{sklearn.metrics.balanced_accuracy_score(true, predicted):.1%}"
+    assert not any("These are planted-cue clips" in c.value for c in at.caption)  # the cue clips were not scored
 
     assert any("t-SNE 1" in str(c["layout"]) for c in charts(at))
     assert any("mean attribution per band" in str(c["layout"]) for c in charts(at))
@@ -222,6 +223,8 @@ def test_the_real_cue_set_says_how_often_the_model_itself_ranks_the_planted_word
     at.button(key="dataset_run").click().run()  # a cue set alone: its clips are the ones scored, too
     assert not at.exception and not at.error
     assert _confusion(at).sum() == 8
+    assert any("These are planted-cue clips" in c.value and "not the model's recognition figure" in c.value
+               for c in at.caption)
     [table, by_emotion] = [d.value for d in at.dataframe if "method" in d.value.columns]
     assert list(table["clips"]) == [8]  # polish-m5's cue clips: the only voice this model never heard
     assert list(by_emotion["emotion"]) == ["angry", "fearful"] and by_emotion["clips"].sum() == 8

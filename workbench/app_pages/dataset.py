@@ -136,6 +136,11 @@ def results_view(path: str) -> None:
     if "UA" in result.metrics:
         st.caption(f"UA {result.metrics['UA']:.2f} (chance {chance:.2f}): a constant or random guess scores about "
                    "the chance level, whatever the class balance.")
+    if result.cue_scored:
+        st.caption("These are planted-cue clips: each is labelled by its one planted word, but most of its time is "
+                   "the neutral words around it, so a model that hears a whole clip as neutral scores it wrong. "
+                   "UA here is not the model's recognition figure (its card's is); what these clips measure is the "
+                   "localisation below.")
     if result.trained_speakers:
         heard, total = result.trained_speakers, len(result.paths)
         n = sum(heard.values())

@@ -47,6 +47,7 @@ def test_metrics_and_confusion_agree_with_the_training_evaluation(shipped, demo_
     assert analysis.metrics["UA"] == pytest.approx(reference["UA"])
     assert analysis.metrics["WA"] == pytest.approx(reference["WA"])
     assert analysis.confusion.sum() == len(plain.rows) == len(analysis.paths)
+    assert not analysis.cue_scored  # the slice's cue clips feed only the localisation table
     assert np.array_equal(analysis.confusion, np.asarray(reference["confusion"]))
     assert np.allclose(analysis.probabilities.sum(axis=1), 1.0, atol=1e-5)
 

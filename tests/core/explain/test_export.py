@@ -177,6 +177,7 @@ def test_dataset_zip_holds_figures_pdf_arrays_and_metrics(demo, dataset):
     assert arrays["confusion"].sum() == 6
     info = json.loads(zf.read("dataset.json"))
     assert info["metrics"]["UA"] == pytest.approx(dataset.metrics["UA"])
+    assert info["cue_scored"] is dataset.cue_scored is False
     assert len(info["clips"]) == 6 and info["provenance"]["model"]["checkpoint_hash"] == model_hash
 
 

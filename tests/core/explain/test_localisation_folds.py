@@ -61,6 +61,7 @@ def test_the_dataset_page_analysis_breaks_the_real_cue_table_down_by_planted_emo
     model, card = checkpoint.load(cv_folder / "fold-1" / "model", device="cpu")  # held out: polish-m5
     cue = load_manifest(CUE)
     analysis = analyze_dataset(model, card, cue, methods=("gradcam",), device="cpu")
+    assert analysis.cue_scored and len(analysis.paths) == len(cue.rows)  # a cue set alone: its clips are scored
     rows = [r for r in cue.rows if r.speaker == "polish-m5"]
     results = localisation_results(model, card, cue, methods=("gradcam",), device="cpu")["gradcam"]
     assert [(r["method"], r["emotion"]) for r in analysis.localisation_by_emotion] == \
