@@ -21,7 +21,6 @@ from core import models
 from core.explain.evaluate import perturbation_curve
 from core.explain.gradcam import CAMS, _layer_cam
 from core.explain.maps import Grid
-from core.explain.subject import Subject
 from core.features import PRESETS
 
 REFERENCE = {"gradcam": GradCAM, "gradcampp": GradCAMPlusPlus, "hirescam": HiResCAM}

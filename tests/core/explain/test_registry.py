@@ -7,13 +7,11 @@ import pytest
 import torch
 
 from core.audio import load_audio, to_wav_bytes
-from core.checkpoint import Card
 from core.cli import _method_settings, main
 from core.errors import ConfigError
 from core.explain import Settings, analyze
 from core.explain import methods as registry
 from core.explain.registry import _REGISTRY, MethodSpec, register_method, setting
-from core.features import PRESETS
 from core.models import build, demo_config
 
 
