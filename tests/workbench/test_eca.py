@@ -103,7 +103,8 @@ def test_a_model_trained_in_speaker_batches_is_profiled_adapted_to_each_speaker(
     [box] = [c for c in at.checkbox if c.label == "Adapt to each speaker (AdaBN)"]
     assert box.value is True and "BatchNorm statistics" in box.help
     assert not at.exception and not at.error
-    assert any(c.value.startswith("Adapted to each speaker (AdaBN): 3 speakers adapted") for c in at.caption)
+    [note] = [c.value for c in at.caption if c.value.startswith("Adapted to each speaker (AdaBN)")]
+    assert note == "Adapted to each speaker (AdaBN): 3 speakers adapted, with BatchNorm statistics of their own clips."
 
     model, card = demo_model
     manifest = load_manifest(demo_clip().parents[2]).filter(split="test")

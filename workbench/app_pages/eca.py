@@ -118,7 +118,7 @@ def eca_view(path: str) -> None:
         profiles = result.eca if result is not None else None
         if result is not None:
             st.caption(adaptation.note(result.adaptation) + (" The current clip's row uses the model as trained, as "
-                                                             "the Explain page predicts one clip." if adapt else ""))
+                                                             "the Explain page predicts one clip." if adapt and state.current_clip() else ""))
         if result is not None and result.skipped:
             st.warning(f"{len(result.skipped)} clip(s) could not be read and were left out.", icon=":material/warning:")
     if message is not None:

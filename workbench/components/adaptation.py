@@ -38,7 +38,8 @@ def note(adaptation: dict | None) -> str:
     few = [s for s in left if s != "unknown"]
     nameless = left.get("unknown", 0)
     return (f"Adapted to each speaker (AdaBN): {domain.count(len(adapted), 'speaker')} adapted, with BatchNorm "
-            f"statistics of their own clips; {domain.count(len(few), 'speaker')} left as trained (fewer than "
-            f"{adaptation['min_clips']} clips)"
+            "statistics of their own clips"
+            + (f"; {domain.count(len(few), 'speaker')} left as trained (fewer than {adaptation['min_clips']} clips)"
+               if few else "")
             + (f"; {domain.count(nameless, 'clip')} of no named speaker predicted as trained" if nameless else "")
             + ".")
