@@ -16,7 +16,10 @@ at the start of every epoch, so the checkpoint records those numbers rather than
 states, and a resumed run (also a multi-process one) draws exactly what the first would have.
 On CPU that makes a resumed run bit-identical to an uninterrupted one (tested); on CUDA, cuDNN
 and atomics-based kernels are not deterministic unless ``torch.use_deterministic_algorithms``
-is on, so a resumed GPU run agrees to rounding, as two uninterrupted GPU runs do.
+is on, so a resumed GPU run agrees to rounding, as two uninterrupted GPU runs do. The card's
+``training.compute`` (``compute_record``) names the torch build, the device and the CPU threads: a
+rerun that matches all three repeats the weights bit for bit, and one on another thread count does
+not (float sums are taken in another order).
 
 Under ``torchrun`` the loop trains with DistributedDataParallel; see ``core.training.distributed``
 for how the global batch is sharded and what differs from one process (BatchNorm statistics).
@@ -565,6 +568,14 @@ def evaluate(model: torch.nn.Module, manifest: Manifest, *, card: checkpoint.Car
     return result
 
 
+def compute_record(device: torch.device) -> dict:
+    """What a rerun must match to repeat training bit for bit: float reductions are ordered by the torch build,
+    the device and (on CPU) the number of threads, so two runs that differ in any of them differ in the weights."""
+    return {"torch": torch.__version__, "device": device.type,
+            "threads": torch.get_num_threads() if device.type == "cpu" else None,
+            "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None}
+
+
 def trained_speaker_clips(card: checkpoint.Card | None, manifest: Manifest) -> dict[str, int]:
     """``{speaker: clips}`` of the clips in ``manifest`` whose speaker the model was trained on (empty when the card
     records no speakers): a score that counts them is not speaker-independent, whatever the card's protocol says."""
@@ -687,7 +698,8 @@ def _prepare(train_manifest: Manifest, cfg: TrainConfig, out_dir: str | Path, *,
         "features": test_feat,
         "training": cfg.to_dict() | {"features": test_feat.name, "seconds": seconds, "segment_training": segment,
                                      "items_per_epoch": len(items),
-                                     "segment_frames": list(cut) if segment else None, "world_size": ctx.world_size}
+                                     "segment_frames": list(cut) if segment else None, "world_size": ctx.world_size,
+                                     "compute": compute_record(device)}
         | ({"pretrained_weights": pretrained} if pretrained else {})
         | ({"pretraining": pretraining} if pretraining else {})
         | ({"seconds_from": "the longest training clip (full sequences)"} if cfg.seconds is None else {}),

@@ -5,6 +5,7 @@ import json
 import pickle
 import shutil
 
+import torch
 
 from core import checkpoint
 from core.cli import build_parser, main
@@ -24,6 +25,9 @@ def test_train_and_evaluate_on_the_demo_corpus(demo_root, tmp_path, capsys):
     assert card.model == "sdnn" and card.model_config["hidden"] == [32, 16] and card.features.name == "mfcc40"
     assert card.metrics["protocol"].startswith("split column") and card.metrics["held_out"]["n"] == 4
     assert card.training["epochs"] == 1 and card.data["clips"] == 8  # the 8 train clips, never test or cue
+    # what a bit-for-bit rerun must match: this torch build, the CPU and its thread count
+    assert card.training["compute"] == {"torch": torch.__version__, "device": "cpu",
+                                        "threads": torch.get_num_threads(), "gpu": None}
     report = json.loads((out / "metrics.json").read_text())
     assert report["held_out"] == card.metrics["held_out"]
 
