@@ -48,13 +48,18 @@ def egemaps_features(manifest: Manifest, progress: bool = True) -> np.ndarray:
     smile = _smile()
     out = np.zeros((len(manifest), N_FEATURES), dtype=np.float64)
     for i, row in enumerate(tqdm(manifest.rows, desc="eGeMAPS", unit="clip", disable=not progress)):
-        wave = load_audio(row.path, SAMPLE_RATE).wave.numpy()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "Segment too short": handled below
-            out[i] = smile.process_signal(wave, SAMPLE_RATE).to_numpy(dtype=np.float64).ravel()
-        if not np.isfinite(out[i]).all():
-            raise AudioError(f"'{row.path.name}' ({wave.size / SAMPLE_RATE:.3f} s) is too short for eGeMAPS "
-                             "functionals (openSMILE gave NaN). Remove it from the corpus or its manifest.")
+        out[i] = _functionals(smile, load_audio(row.path, SAMPLE_RATE).wave.numpy(), f"'{row.path.name}'")
+    return out
+
+
+def _functionals(smile, wave: np.ndarray, what: str) -> np.ndarray:
+    """The 88 functionals of one 16 kHz ``wave``; an ``AudioError`` naming ``what`` when it is too short."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "Segment too short": handled below
+        out = smile.process_signal(wave, SAMPLE_RATE).to_numpy(dtype=np.float64).ravel()
+    if not np.isfinite(out).all():
+        raise AudioError(f"{what} ({wave.size / SAMPLE_RATE:.3f} s) is too short for eGeMAPS "
+                         "functionals (openSMILE gave NaN). Remove it from the corpus or its manifest.")
     return out
 
 
@@ -125,3 +130,65 @@ def evaluate_baseline(manifest: Manifest, folds: int = 5, grouped: bool = True, 
     return {"baseline": DESCRIPTION, "protocol": protocol, "speaker_norm": speaker_norm,
             "k": folds, "grouped": grouped, "seed": seed, "labels": labels, "chance_UA": 1.0 / len(labels),
             "folds": results, "mean": mean, "std": std}
+
+
+def cue_ranking(manifest: Manifest, cues: Manifest, *, speaker_norm: bool = False,
+                features: np.ndarray | None = None, progress: bool = True) -> dict:
+    """How often the peer hears a real planted-cue clip's planted word as the most angry (fearful, ...) of the
+    clip's words: the baseline's side of ``core.explain.tables.cue_word_first``, so that a model's figure, the most
+    a map faithful to it can point at the word, has a peer's beside it.
+
+    For each clip of ``cues`` that records its words' spans (``core.data.real_cue.word_spans``) and whose label
+    ``manifest`` has, the SVM is fitted on ``manifest``'s clips of every other speaker; each word, cut out and
+    heard alone, gets its probability of the clip's label (sigmoid calibration, scikit-learn's
+    ``CalibratedClassifierCV``), and the planted word is ranked first when its probability is the highest. With
+    ``speaker_norm`` the words are standardised by the clip's speaker's clips in ``manifest``, as
+    ``evaluate_baseline`` normalises a test speaker. ``features``: ``manifest``'s, from ``egemaps_features``.
+    Returns ``ranks_first``, ``clips`` and ``guessing`` (the mean of 1 / words per clip), overall and per emotion.
+    """
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.preprocessing import StandardScaler
+    from tqdm import tqdm
+
+    from core.audio import load_audio
+    from core.data.real_cue import word_spans
+
+    labels = manifest.labels()
+    usable = [(row, word_spans(row)) for row in cues.rows if row.label in labels]
+    usable = [(row, found) for row, found in usable if found is not None]
+    if not usable:
+        raise CorpusError(f"No clip at {cues.root} records its words' spans with an emotion of {manifest.corpus} "
+                          f"({', '.join(labels)}): build a real planted-cue set with make real-cue.")
+    features = egemaps_features(manifest, progress=progress) if features is None else np.asarray(features)
+    speakers = np.array([r.speaker for r in manifest.rows])
+    y = np.array([labels.index(r.label) for r in manifest.rows], dtype=np.int64)
+    train_features = speaker_normalised(features, speakers) if speaker_norm else features
+    smile, fitted, hits = _smile(), {}, {}
+    for row, (spans, cue) in tqdm(usable, desc="peer on cue words", unit="clip", disable=not progress):
+        if row.speaker not in fitted:
+            others = speakers != row.speaker
+            if not others.any():
+                raise CorpusError(f"{manifest.corpus} has no speaker but {row.speaker}: the peer cannot be trained "
+                                  "on other voices.")
+            own = features[~others]
+            scaler = StandardScaler().fit(own) if speaker_norm and len(own) else None
+            if speaker_norm and scaler is None:
+                raise CorpusError(f"--speaker-norm: {manifest.corpus} has no clip of {row.speaker} to normalise "
+                                  "their words by.")
+            peer = CalibratedClassifierCV(make_classifier(), method="sigmoid", ensemble=False)
+            fitted[row.speaker] = (peer.fit(train_features[others], y[others]), scaler)
+        peer, scaler = fitted[row.speaker]
+        wave = load_audio(row.path, SAMPLE_RATE).wave.numpy()
+        words = np.stack([_functionals(smile, wave[s:e], f"a word of '{row.path.name}'") for s, e in spans])
+        if scaler is not None:
+            words = scaler.transform(words)
+        column = list(peer.classes_).index(labels.index(row.label))
+        first = int(np.argmax(peer.predict_proba(words)[:, column])) == cue
+        hits.setdefault(row.label, []).append((first, 1.0 / len(spans)))
+
+    def summary(pairs) -> dict:
+        return {"ranks_first": float(np.mean([h for h, _ in pairs])), "clips": len(pairs),
+                "guessing": float(np.mean([g for _, g in pairs]))}
+
+    return summary([p for pairs in hits.values() for p in pairs]) | {
+        "speaker_norm": speaker_norm, "by_emotion": {label: summary(pairs) for label, pairs in sorted(hits.items())}}

@@ -212,7 +212,7 @@ def _baseline_egemaps(args: argparse.Namespace) -> None:
     """The eGeMAPS + SVM peer baseline on the folds of ``serwb train --folds K [--grouped]``: metrics.json."""
     import time
 
-    from core.baseline import evaluate_baseline
+    from core.baseline import cue_ranking, egemaps_features, evaluate_baseline
 
     if args.folds < 2:
         raise ConfigError(f"--folds {args.folds}: the baseline is cross-validated; use k >= 2 (5 is the usual choice).")
@@ -222,8 +222,13 @@ def _baseline_egemaps(args: argparse.Namespace) -> None:
     cue = len(manifest) - len(kept)  # planted-cue clips are for explanation checks, never for training
     manifest = manifest.take(kept)
     start = time.perf_counter()
+    cues = _corpus(args.cue, args) if args.cue else None  # read first: a wrong folder fails before the extraction
+    features = egemaps_features(manifest, progress=not args.quiet)
     result = evaluate_baseline(manifest, args.folds, args.grouped, args.seed, progress=not args.quiet,
-                               speaker_norm=args.speaker_norm)
+                               features=features, speaker_norm=args.speaker_norm)
+    if cues is not None:
+        result["cue_ranking"] = cue_ranking(manifest, cues, speaker_norm=args.speaker_norm, features=features,
+                                            progress=not args.quiet) | {"corpus": str(Path(args.cue).resolve())}
     result |= {"corpus": str(corpus.resolve()), "clips": len(manifest), "cue_clips_dropped": cue,
                "seconds": round(time.perf_counter() - start, 2)}
     for fold in result["folds"]:
@@ -233,6 +238,12 @@ def _baseline_egemaps(args: argparse.Namespace) -> None:
     print(f"{result['protocol']}, {args.folds} folds, {len(manifest)} clips: "
           + ", ".join(f"{k} {mean[k]:.3f} +- {std[k]:.3f}" for k in ("UA", "WA", "ACC"))
           + f" (chance UA {result['chance_UA']:.3f})")
+    if cues is not None:
+        ranking = result["cue_ranking"]
+        print(f"ranks the planted word first in {ranking['ranks_first']:.3f} of {ranking['clips']} cue clips "
+              f"(guessing {ranking['guessing']:.3f}; "
+              + ", ".join(f"{label} {part['ranks_first']:.3f}" for label, part in ranking["by_emotion"].items())
+              + "), hearing each word alone and trained on the other speakers")
     name = corpus.resolve().name if corpus.is_dir() else corpus.resolve().parent.name
     out = Path(args.out) if args.out else Path("evaluation") / f"baseline-egemaps-{name}"
     out.mkdir(parents=True, exist_ok=True)
@@ -637,6 +648,10 @@ def build_parser() -> argparse.ArgumentParser:
     egemaps.add_argument("--seed", type=int, default=0, help="fold shuffling (as serwb train --seed)")
     egemaps.add_argument("--speaker-norm", action="store_true",
                          help="standardise each speaker's features by that speaker's own clips (labels unused)")
+    egemaps.add_argument("--cue", default=None, metavar="CUE_ROOT",
+                         help="a real planted-cue set (make real-cue): also how often the peer, hearing each word "
+                              "of a clip alone, ranks the planted word first (the models' figure in "
+                              "evaluate-explanations)")
     egemaps.add_argument("--out", default=None,
                          help="folder for metrics.json (default: ./evaluation/baseline-egemaps-CORPUS)")
     egemaps.add_argument("--quiet", action="store_true", help="no progress bar")

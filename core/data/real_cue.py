@@ -220,6 +220,17 @@ def _assemble(left: list[_Clip], cue: _Clip, right: list[_Clip], rng: np.random.
     return y, info
 
 
+def word_spans(row: Row) -> tuple[list[tuple[int, int]], int] | None:
+    """Every word's ``(start, end)`` sample span in a planted-cue clip and the planted word's index among them;
+    None when ``row`` does not record the spans (only this set's rows have ``word_start_samples``,
+    ``word_end_samples`` and ``cue_start_sample``)."""
+    starts, ends, cue = (row.extra.get(k) for k in ("word_start_samples", "word_end_samples", "cue_start_sample"))
+    if any(v is None or str(v) == "" for v in (starts, ends, cue)):
+        return None
+    spans = list(zip(map(int, str(starts).split(LIST_SEP)), map(int, str(ends).split(LIST_SEP))))
+    return spans, [s for s, _ in spans].index(int(cue))
+
+
 def _speaker_number(speaker: str) -> int:
     prefix = "polish-m"
     if not speaker.startswith(prefix) or not speaker[len(prefix):].isdigit():

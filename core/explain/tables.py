@@ -18,6 +18,7 @@ import numpy as np
 
 from core.audio import Clip, load_audio
 from core.data.corpora import Manifest
+from core.data.real_cue import word_spans
 from core.errors import CorpusError
 from core.explain.analysis import Settings, analyze
 from core.explain.evaluate import Unit, agreement, faithfulness, localisation, randomisation_check
@@ -72,16 +73,16 @@ def cue_word_first(clip: Clip, row, model, card, settings: Settings, device: str
     is what a method's pointing can reach on this model, and the clips where it holds say how well each method
     points when the model itself gets the word right.
     """
-    starts, ends, cue = (row.extra.get(k) for k in ("word_start_samples", "word_end_samples", "cue_start_sample"))
-    if any(v is None or str(v) == "" for v in (starts, ends, cue)):
+    found = word_spans(row)
+    if found is None:
         return None
-    spans = list(zip(map(int, str(starts).split(";")), map(int, str(ends).split(";"))))
+    spans, cue = found
     scores = []
     for s, e in spans:
         word = Clip(clip.wave[s:e], clip.sr, clip.source_sr, clip.source_channels, f"{clip.sha256}:{s}-{e}")
         scores.append(analyze(word, model, card, methods=(), settings=settings, device=device)
                       .probabilities[settings.target])
-    return [s for s, _ in spans].index(int(cue)) == int(np.argmax(scores))
+    return cue == int(np.argmax(scores))
 
 
 def summarise_localisation(per_method: dict[str, list]) -> dict[str, dict[str, float]]:

@@ -173,3 +173,60 @@ def test_speaker_normalisation_removes_each_voices_own_offset_and_scale(manifest
     assert main(["baseline", "egemaps", "--corpus", str(corpus), "--folds", "4", "--grouped", "--speaker-norm",
                  "--quiet", "--out", str(corpus / "out-norm")]) == 0
     assert "standardised per speaker" in capsys.readouterr().out
+
+
+def _cue_set(root, clips, rng):
+    """Planted-cue clips of speaker s1 with the real cue set's word-span columns: (name, words, planted, label)
+    each, words being emotions of EMOTIONS spoken as tones, 0.2 s of background between two words."""
+    lines = []
+    for name, words, planted, label in clips:
+        parts, starts, ends, at = [], [], [], 0
+        for k, word in enumerate(words):
+            if k:
+                parts.append(0.003 * rng.standard_normal(int(0.2 * SR)).astype(np.float32))
+                at += parts[-1].size
+            parts.append(_tone(*EMOTIONS[word], rng))
+            starts.append(at)
+            at += parts[-1].size
+            ends.append(at)
+        sf.write(root / name, np.concatenate(parts), SR, subtype="FLOAT")
+        lines.append(f"{name},{label},s1,cue,{starts[planted] / SR},{ends[planted] / SR},{starts[planted]},"
+                     f"{';'.join(map(str, starts))},{';'.join(map(str, ends))}")
+    (root / "manifest.csv").write_text("path,label,speaker,split,cue_start,cue_end,cue_start_sample,"
+                                       "word_start_samples,word_end_samples\n" + "\n".join(lines) + "\n")
+    return load_manifest(root)
+
+
+def test_cue_ranking_asks_the_peer_which_word_it_hears_as_the_planted_emotion(manifest, features, tmp_path,
+                                                                             capsys, corpus):
+    from core.baseline import cue_ranking
+    from core.errors import CorpusError
+
+    rng = np.random.default_rng(5)
+    cues = _cue_set(tmp_path, [
+        ("true_angry.wav", ("neutral", "angry", "neutral"), 1, "angry"),  # the planted word is the angry one
+        ("true_sad.wav", ("neutral", "neutral", "sad"), 2, "sad"),
+        # decoys: the "planted" word is neutral and another word carries the emotion, so the peer ranks that first
+        ("decoy_angry.wav", ("angry", "neutral", "neutral"), 1, "angry"),
+        ("decoy_sad.wav", ("neutral", "sad", "neutral", "neutral"), 0, "sad"),
+        ("unknown.wav", ("neutral", "angry", "neutral"), 1, "happy"),  # no happy clip to train on: left out
+    ], rng)
+    result = cue_ranking(manifest, cues, features=features, progress=False)
+    assert result["clips"] == 4 and result["ranks_first"] == 0.5
+    assert result["guessing"] == pytest.approx((1 / 3 + 1 / 3 + 1 / 3 + 1 / 4) / 4)
+    assert {label: part["ranks_first"] for label, part in result["by_emotion"].items()} == {"angry": 0.5, "sad": 0.5}
+    assert result["by_emotion"]["sad"]["guessing"] == pytest.approx((1 / 3 + 1 / 4) / 2)
+    normed = cue_ranking(manifest, cues, features=features, progress=False, speaker_norm=True)
+    assert normed["ranks_first"] == 0.5 and normed["speaker_norm"] is True
+
+    # the command: one line beside the fold scores, and the figures in metrics.json
+    assert main(["baseline", "egemaps", "--corpus", str(corpus), "--folds", "4", "--grouped", "--cue",
+                 str(tmp_path), "--quiet", "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "ranks the planted word first in 0.500 of 4 cue clips (guessing 0.312; angry 0.500, sad 0.500)" in out
+    written = json.loads((tmp_path / "out" / "metrics.json").read_text())["cue_ranking"]
+    assert written["ranks_first"] == 0.5 and written["corpus"] == str(tmp_path.resolve())
+
+    # a cue set without word spans (the synthetic one) says what to build
+    with pytest.raises(CorpusError, match="make real-cue"):
+        cue_ranking(manifest, load_manifest(corpus / "cue.csv"), features=features, progress=False)

@@ -1,6 +1,7 @@
 """The planted-cue set from real recordings (core.data.real_cue), on a tiny corpus made here with the real naming."""
 
 import csv
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -249,6 +250,14 @@ def test_manifest_loads_as_a_cue_set(built):
         assert float(row.extra["cue_end"]) > float(row.extra["cue_start"]) > 0
         assert row.extra["cue_source"] and row.extra["left_sources"] and row.extra["right_sources"]
     assert len(m.filter(split="cue")) == len(rows)
+    # word_spans reads back every word's span and the planted word's place, as the files hold them
+    by_name = {r["path"]: r for r in rows}
+    for row in m.rows:
+        spans, cue = real_cue.word_spans(row)
+        r = by_name[row.path.name]
+        assert cue == int(r["n_left"]) and spans[cue] == (int(r["cue_start_sample"]), int(r["cue_end_sample"]))
+        assert [(a, b) for _, a, b in _words(r)] == spans
+    assert real_cue.word_spans(replace(m.rows[0], extra={"cue_start": "1.0", "cue_end": "2.0"})) is None
 
 
 def test_bad_requests_say_what_to_do(corpus, tmp_path):
