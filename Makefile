@@ -118,6 +118,8 @@ real-explanations: $(STAMP)
 	  --methods $(EXPLAIN_METHODS),attention --out build/real-explanations/polish-cnn-atn --quiet
 	$(PY) -m core.cli evaluate-explanations build/real-models/polish-cnn-eca/cv --corpus assets/polish-cue \
 	  --methods $(EXPLAIN_METHODS) --adapt-to assets/polish --out build/real-explanations/polish-cnn-eca-adapted --quiet
+	$(PY) -m core.cli baseline egemaps --corpus assets/polish --grouped --speaker-norm --cue assets/polish-cue \
+	  --out build/real-explanations/egemaps-speaker-norm --quiet
 
 # Localisation (planted cues), faithfulness and sanity tables of the demo cnn-eca (README figures).
 explanations: $(STAMP)
